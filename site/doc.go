@@ -24,11 +24,14 @@
 // site. Stores call it before every write; callers (the gRPC server, the
 // site-file parser) may call it earlier to report errors sooner.
 //
-// Field paths in violations use the API's snake_case names with the unit as
-// suffix: "site.grid_limit.l2_a", "circuits[2].parent",
-// "chargers[0].evses[1].max_current_a", "grid_limits[0].end_time". The
+// Field paths in violations use the field names of the gRPC API
+// (proto/smartcharge/v1): "site.grid_limit.l2", "circuits[2].parent",
+// "chargers[0].evses[1].max_current", "grid_limits[0].end_time",
+// "site.grid_power_limit_kw" (power limits are reported in kW, as the API
+// takes them). IDs are reported as "id" ("site.id", "circuits[0].id"); the
+// API layer maps that to the resource name or the create request's ID. The
 // index is the position in the Config given to Validate. Resource-level
-// Validate methods name fields without a prefix ("grid_limit.l1_a").
+// Validate methods name fields without a prefix ("grid_limit.l1").
 //
 // The rules, in brief (the constants such as [MaxPhaseCurrent] give the
 // bounds):

@@ -104,8 +104,8 @@ func ValidOCPPIdentity(id string) bool {
 // finite reports whether f is neither NaN nor infinite.
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-// phaseField names phase i of a per-phase field: "limit.l1_a".
-func phaseField(prefix string, i int) string { return fmt.Sprintf("%sl%d_a", prefix, i+1) }
+// phaseField names phase i of a per-phase field: "limit.l1".
+func phaseField(prefix string, i int) string { return fmt.Sprintf("%sl%d", prefix, i+1) }
 
 func checkID(v *ValidationError, field, id string) {
 	if !ValidResourceID(id) {
@@ -139,9 +139,10 @@ func checkPositiveLimit(v *ValidationError, prefix string, l PhaseCurrents) {
 	}
 }
 
+// checkPower checks a power limit; the API gives it in kW.
 func checkPower(v *ValidationError, field string, w Watts) {
 	if !finite(float64(w)) || w < 0 || w > MaxPower {
-		v.Add(field, "must be 0 (none) or above 0 and at most %g W, got %g", float64(MaxPower), float64(w))
+		v.Add(field, "must be 0 (none) or above 0 and at most %g kW, got %g kW", float64(MaxPower)/1000, float64(w)/1000)
 	}
 }
 
@@ -155,7 +156,7 @@ func checkSiteID(v *ValidationError, field, siteID, want string) {
 }
 
 // Validate checks the site's own fields. Field paths have no prefix
-// ("grid_limit.l1_a").
+// ("grid_limit.l1").
 func (s Site) Validate() error {
 	var v ValidationError
 	s.validate(&v, "")
@@ -171,11 +172,11 @@ func (s Site) validate(v *ValidationError, p string) {
 		}
 	}
 	if u := s.NominalVoltage; !finite(float64(u)) || (u != 0 && (u < MinNominalVoltage || u > MaxNominalVoltage)) {
-		v.Add(p+"nominal_voltage_v", "must be 0 (default %g V) or %g to %g V, got %g",
+		v.Add(p+"nominal_voltage", "must be 0 (default %g V) or %g to %g V, got %g",
 			float64(DefaultNominalVoltage), float64(MinNominalVoltage), float64(MaxNominalVoltage), float64(u))
 	}
 	checkPositiveLimit(v, p+"grid_limit.", s.GridLimit)
-	checkPower(v, p+"grid_power_limit_w", s.GridPowerLimit)
+	checkPower(v, p+"grid_power_limit_kw", s.GridPowerLimit)
 }
 
 // Validate checks the circuit's own fields; whether its parent exists and
@@ -195,7 +196,7 @@ func (c Circuit) validate(v *ValidationError, p, siteID string) {
 		v.Add(p+"parent", "must not be the circuit itself")
 	}
 	checkPositiveLimit(v, p+"limit.", c.Limit)
-	checkPower(v, p+"power_limit_w", c.PowerLimit)
+	checkPower(v, p+"power_limit_kw", c.PowerLimit)
 }
 
 // Validate checks the charger's own fields; whether its circuit exists and
@@ -228,7 +229,7 @@ func (c Charger) validate(v *ValidationError, p, siteID string) {
 		e.validate(v, fmt.Sprintf("%sevses[%d].", p, i), i+1)
 	}
 	if len(c.PasswordHash) > 1024 || strings.ContainsAny(c.PasswordHash, "\x00\n\r") {
-		v.Add(p+"password_hash", "must be at most 1024 bytes on one line")
+		v.Add(p+"ocpp_password", "must be at most 1024 bytes on one line")
 	}
 }
 
@@ -244,22 +245,22 @@ func (e EVSE) Validate() error {
 func (e EVSE) validate(v *ValidationError, p string, wantID int) {
 	switch {
 	case wantID > 0 && e.ID != wantID:
-		v.Add(p+"id", "must be %d: EVSEs are numbered from 1 in order, got %d", wantID, e.ID)
+		v.Add(p+"evse_id", "must be %d: EVSEs are numbered from 1 in order, got %d", wantID, e.ID)
 	case e.ID < 1 || e.ID > MaxEVSEs:
-		v.Add(p+"id", "must be 1 to %d, got %d", MaxEVSEs, e.ID)
+		v.Add(p+"evse_id", "must be 1 to %d, got %d", MaxEVSEs, e.ID)
 	}
 	maxOK := finite(float64(e.MaxCurrent)) && e.MaxCurrent > 0 && e.MaxCurrent <= MaxEVSECurrent
 	if !maxOK {
-		v.Add(p+"max_current_a", "must be above 0 and at most %g A, got %g", float64(MaxEVSECurrent), float64(e.MaxCurrent))
+		v.Add(p+"max_current", "must be above 0 and at most %g A, got %g", float64(MaxEVSECurrent), float64(e.MaxCurrent))
 	}
 	switch {
 	case !finite(float64(e.MinCurrent)) || (e.MinCurrent != 0 && e.MinCurrent < 1):
-		v.Add(p+"min_current_a", "must be 0 (default %g A) or at least 1 A, got %g", float64(DefaultMinCurrent), float64(e.MinCurrent))
+		v.Add(p+"min_current", "must be 0 (default %g A) or at least 1 A, got %g", float64(DefaultMinCurrent), float64(e.MinCurrent))
 	case maxOK && e.MinCurrent > e.MaxCurrent:
-		v.Add(p+"min_current_a", "must be at most max_current_a (%g A), got %g", float64(e.MaxCurrent), float64(e.MinCurrent))
+		v.Add(p+"min_current", "must be at most max_current (%g A), got %g", float64(e.MaxCurrent), float64(e.MinCurrent))
 	case maxOK && e.MinCurrent == 0 && e.MaxCurrent < DefaultMinCurrent:
 		// A car could never charge: the default minimum is above the maximum.
-		v.Add(p+"min_current_a", "must be set (1 A to max_current_a) when max_current_a is below the default minimum of %g A",
+		v.Add(p+"min_current", "must be set (1 A to max_current) when max_current is below the default minimum of %g A",
 			float64(DefaultMinCurrent))
 	}
 	if e.Phases != 1 && e.Phases != 3 {
@@ -287,12 +288,12 @@ func (l GridLimit) validate(v *ValidationError, p, siteID string) {
 	}
 	if l.Limit == (PhaseCurrents{}) {
 		if l.PowerLimit == 0 {
-			v.Add(p+"limit", "must be set on every phase, or power_limit_w must be set")
+			v.Add(p+"limit", "must be set on every phase, or power_limit_kw must be set")
 		}
 	} else {
 		checkPositiveLimit(v, p+"limit.", l.Limit)
 	}
-	checkPower(v, p+"power_limit_w", l.PowerLimit)
+	checkPower(v, p+"power_limit_kw", l.PowerLimit)
 	if !l.Start.IsZero() && !l.End.IsZero() && !l.End.After(l.Start) {
 		v.Add(p+"end_time", "must be after start_time")
 	}

@@ -97,7 +97,7 @@ func TestValidateLimitsProperty(t *testing.T) {
 		ci.Oversubscribed = over
 		var want []string
 		if !over {
-			want = append(want, fmt.Sprintf("circuits[%d].limit.l%d_a", i, ph+1))
+			want = append(want, fmt.Sprintf("circuits[%d].limit.l%d", i, ph+1))
 		}
 		// The raised circuit's children were drawn below its old, lower
 		// limit, so nothing else breaks.
