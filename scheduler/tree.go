@@ -1,0 +1,176 @@
+package scheduler
+
+import "math"
+
+// Per node there are consCount constraints, numbered node*consCount + k:
+// k = 0..2 the phase limits L1..L3 (all our load on that phase), k = 3 the
+// power limit (our load summed over phases), k = 4..6 the imbalance caps on
+// L1..L3 (our single- and two-phase load on that phase).
+const (
+	consPhase = 0
+	consPower = 3
+	consImb   = 4
+	consCount = 7
+)
+
+// eps is kept free on every constraint on top of the safety margin, so
+// that float rounding in sums can never take a total over a limit.
+const eps = 1e-5
+
+// limited reports whether a capacity limits at all (is not +Inf).
+func limited(x float64) bool { return x < math.MaxFloat64 }
+
+// tree is the site tree with per-constraint capacities for our load.
+type tree struct {
+	parent []int32
+	kind   []NodeKind
+	id     []string
+	// base is what we do not control through each node, per grid phase:
+	// other load plus offline and uncontrollable EVSEs.
+	base [][3]float64
+	// limit is the effective phase limit minus the safety margin (not
+	// minus base); power is the power limit in A summed over phases minus
+	// three margins, +Inf if none.
+	limit [][3]float64
+	power []float64
+	// extSrc[n][p] is the index in Input.External of the limit that sets
+	// limit[n][p], -1 if the node's own limit does.
+	extSrc [][3]int32
+	imbMax []float64 // max imbalance, +Inf if none
+	// cap is the room for our load per constraint (limit - base - eps);
+	// +Inf when the constraint does not limit.
+	cap []float64
+	// infeasibleAt[n] is the index in Allocation.Infeasible of the
+	// top-most infeasible node on the path from n to the root, -1 if none.
+	infeasibleAt []int32
+}
+
+func newTree(in *Input, cfg *Config) *tree {
+	n := len(in.Nodes)
+	t := &tree{
+		parent:       make([]int32, n),
+		kind:         make([]NodeKind, n),
+		id:           make([]string, n),
+		base:         make([][3]float64, n),
+		limit:        make([][3]float64, n),
+		power:        make([]float64, n),
+		extSrc:       make([][3]int32, n),
+		imbMax:       make([]float64, n),
+		cap:          make([]float64, n*consCount),
+		infeasibleAt: make([]int32, n),
+	}
+	margin := float64(cfg.SafetyMargin)
+	for i := range in.Nodes {
+		nd := &in.Nodes[i]
+		t.parent[i] = int32(nd.Parent)
+		t.kind[i] = nd.Kind
+		t.id[i] = nd.ID
+		for p := range 3 {
+			t.base[i][p] = float64(nd.OtherLoad[p])
+			t.limit[i][p] = float64(nd.Limit[p])
+			t.extSrc[i][p] = -1
+		}
+		t.power[i] = powerLimit(nd.PowerLimit, in.NominalVoltage)
+		t.imbMax[i] = math.Inf(1)
+		if nd.MaxImbalance > 0 {
+			t.imbMax[i] = float64(nd.MaxImbalance)
+		}
+	}
+	for j := range in.External {
+		x := &in.External[j]
+		for p := range 3 {
+			if l := float64(x.Limit[p]); l < t.limit[x.Node][p] {
+				t.limit[x.Node][p] = l
+				t.extSrc[x.Node][p] = int32(j)
+			}
+		}
+		t.power[x.Node] = min(t.power[x.Node], powerLimit(x.PowerLimit, in.NominalVoltage))
+	}
+	for i := range n {
+		for p := range 3 {
+			t.limit[i][p] -= margin
+		}
+		t.power[i] -= 3 * margin
+	}
+	return t
+}
+
+// powerLimit converts a power limit to amps summed over phases.
+func powerLimit(w Watts, v Volts) float64 {
+	if w <= 0 || v <= 0 {
+		return math.Inf(1)
+	}
+	return float64(w) / float64(v)
+}
+
+// addBase counts load we do not control on every node from n to the root.
+func (t *tree) addBase(n int32, grid PhaseSet, a float64) {
+	for ; n >= 0; n = t.parent[n] {
+		for p := range 3 {
+			if grid&(1<<p) != 0 {
+				t.base[n][p] += a
+			}
+		}
+	}
+}
+
+// computeCaps fills cap for the phase and power constraints and finds the
+// nodes where the base alone breaks a limit. Imbalance caps are set later
+// by setImbalanceCaps, once the minimums are admitted.
+func (t *tree) computeCaps() []Infeasibility {
+	var inf []Infeasibility
+	for n := range t.parent {
+		t.infeasibleAt[n] = -1
+		if pn := t.parent[n]; pn >= 0 {
+			t.infeasibleAt[n] = t.infeasibleAt[pn]
+		}
+		c := n * consCount
+		sum := 0.0
+		for p := range 3 {
+			t.cap[c+consPhase+p] = t.limit[n][p] - t.base[n][p] - eps
+			sum += t.base[n][p]
+			t.cap[c+consImb+p] = math.Inf(1)
+		}
+		t.cap[c+consPower] = t.power[n] - sum - eps
+		for k := range 4 {
+			if room := t.cap[c+k] + eps; room < 0 {
+				if t.infeasibleAt[n] < 0 {
+					t.infeasibleAt[n] = int32(len(inf))
+				}
+				ph := Phase(0)
+				if k < 3 {
+					ph = Phase(k + 1)
+				}
+				inf = append(inf, Infeasibility{Node: n, NodeID: t.id[n], Phase: ph, Excess: Amps(-room)})
+			}
+		}
+	}
+	return inf
+}
+
+// order lists the nodes in depth-first preorder; size[n] is the number of
+// nodes in n's subtree (n included), so n's subtree is
+// order[pre[n] : pre[n]+size[n]].
+func (t *tree) preorder() (pre, size []int32) {
+	n := len(t.parent)
+	size = make([]int32, n)
+	for i := n - 1; i >= 0; i-- {
+		size[i]++
+		if p := t.parent[i]; p >= 0 {
+			size[p] += size[i]
+		}
+	}
+	// A child's preorder position is its parent's plus one plus the sizes
+	// of the earlier siblings; parents come before children in the input,
+	// so one forward pass suffices.
+	pre = make([]int32, n)
+	next := make([]int32, n) // next free position among n's descendants
+	for i := range n {
+		if p := t.parent[i]; p >= 0 {
+			pre[i] = next[p]
+			next[p] += size[i]
+		}
+		next[i] = pre[i] + 1
+	}
+	return pre, size
+}
