@@ -34,7 +34,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if err := validate(c); err != nil {
+		if err := c.Validate(); err != nil {
 			t.Fatalf("Parse accepted a config that fails Validate: %v", err)
 		}
 		out, err := Marshal(c)

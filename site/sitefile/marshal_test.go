@@ -157,7 +157,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 func TestMarshalRoundTripValid(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		c := genValidConfig(t)
-		if err := validate(c); err != nil {
+		if err := c.Validate(); err != nil {
 			t.Fatalf("generator made an invalid config: %v", err)
 		}
 		data, err := Marshal(c)
@@ -172,13 +172,6 @@ func TestMarshalRoundTripValid(t *testing.T) {
 			t.Fatalf("round trip changed the config\nfile:\n%s\ngot  %+v\nwant %+v", data, got, c)
 		}
 	})
-}
-
-func validate(c site.Config) error {
-	if v, ok := any(c).(validator); ok {
-		return v.Validate()
-	}
-	return nil
 }
 
 func genID(t *rapid.T, label string) string {

@@ -46,17 +46,10 @@ func Parse(name string, data []byte) (site.Config, error) {
 	return c, nil
 }
 
-// validator is site.Config's validation method.
-type validator interface{ Validate() error }
-
 // validate runs the domain rules and reports each violation at the line of
 // the field it names.
 func (d *decoder) validate(c site.Config) {
-	v, ok := any(c).(validator)
-	if !ok {
-		return
-	}
-	err := v.Validate()
+	err := c.Validate()
 	if err == nil {
 		return
 	}
