@@ -1,0 +1,74 @@
+// Package apiserver serves the smartcharge gRPC API v1 (package
+// smartcharge.v1 in proto/smartcharge/v1) on a [site.Store]: sites, their
+// circuit trees, chargers and grid limits, with resource names, update
+// masks, etags and paging as in Google's AIPs.
+//
+// # Usage
+//
+// The daemon builds one [Server], installs its interceptors and registers
+// its services:
+//
+//	srv := apiserver.New(store, &apiserver.Options{Auth: auth, Logger: log})
+//	gs := grpc.NewServer(append(srv.ServerOptions(), grpc.Creds(tlsCreds))...)
+//	srv.Register(gs)
+//	err := gs.Serve(lis)
+//
+// Without the interceptors of [Server.ServerOptions] every call fails
+// with UNAUTHENTICATED. TLS is the daemon's business; the server adds
+// nothing to it. Validate the [AuthConfig] first ([AuthConfig.Validate]):
+// entries that fail are ignored.
+//
+// # Services
+//
+//   - SiteService: Get/List/Create/Update/DeleteSite, GetSiteConfig
+//     ("sites/{site}/config") and ApplySiteConfig ("sites/{site}:apply"),
+//     which applies a whole configuration in one store transaction.
+//   - CircuitService: Get/List/Create/Update/DeleteCircuit
+//     ("sites/{site}/circuits/{circuit}").
+//   - ChargerService: Get/List/Create/Update/DeleteCharger
+//     ("sites/{site}/chargers/{charger}"), with the live status from
+//     [site.Store.ChargerState]. ocpp_password is input only and stored
+//     hashed with [site.HashPassword].
+//   - GridLimitService: Get/List/Create/Update/DeleteGridLimit
+//     ("sites/{site}/gridLimits/{grid_limit}"), SetGridLimit (upsert) and
+//     GetEffectiveGridLimit ("sites/{site}/effectiveGridLimit", from
+//     [site.Effective]).
+//
+// Every change is a [site.Store.UpdateConfig] transaction: the handler
+// checks the etag and applies the change inside it and validates the whole
+// configuration, so two writers never lose each other's changes and a
+// stale etag fails with ABORTED.
+//
+// # Errors
+//
+// All mapping of errors to status codes is in errors.go: bad input is
+// INVALID_ARGUMENT with a google.rpc.BadRequest naming each field by its
+// path in the request ("circuit.limit.l1", "config.chargers[2].evses[0].phases",
+// "update_mask"); unknown resources NOT_FOUND; duplicates ALREADY_EXISTS;
+// stale etags ABORTED; [site.ErrFailedPrecondition] FAILED_PRECONDITION;
+// [site.ErrUnavailable] UNAVAILABLE. Each status carries a
+// google.rpc.ErrorInfo with domain [ErrorDomain] and an UPPER_SNAKE reason
+// (the Reason constants).
+//
+// # Access control
+//
+// Callers send "authorization: Bearer <token>". Tokens are configured by
+// their SHA-256 ([HashToken]) with a [Role] and the sites they may touch
+// ([AllSites] for all). A caller never reads or changes another site
+// (PERMISSION_DENIED; ListSites leaves such sites out); a call without
+// valid credentials is UNAUTHENTICATED, unless [AuthConfig.InsecureLocal]
+// lets calls without a header in as admin from loopback or a Unix socket.
+//
+//	role        read  config  grid limits                 create/delete site
+//	viewer      yes   -       -                           -
+//	csms        yes   -       -                           -
+//	ems         yes   -       source EMS only             -
+//	site-owner  yes   yes     source OWNER, GRID_OPERATOR -
+//	admin       yes   yes     any source                  yes
+//
+// Site owners apply configurations to their existing sites; creating a
+// site (CreateSite, or ApplySiteConfig on a new site) and deleting one is
+// for admins. A grid limit can be changed or deleted only by a role that
+// may write both its old and its new source, so a site owner's
+// ApplySiteConfig with prune leaves an EMS's limits alone.
+package apiserver
