@@ -35,15 +35,45 @@ var (
 // on any error it is the zero Config and the error is an [*Error] listing
 // every problem found.
 func Parse(name string, data []byte) (site.Config, error) {
+	f, err := ParseFile(name, data)
+	if err != nil {
+		return site.Config{}, err
+	}
+	return f.Config, nil
+}
+
+// File is a site file that parsed: its configuration and where each of
+// its fields is, for errors found later (by a server) about the same
+// configuration.
+type File struct {
+	Name   string
+	Config site.Config
+	idx    *index
+}
+
+// ParseFile is [Parse], keeping the positions of the fields.
+func ParseFile(name string, data []byte) (*File, error) {
 	d := newDecoder(name)
 	c, ok := d.decode(data)
 	if ok {
 		d.validate(c)
 	}
 	if err := d.err(); err != nil {
-		return site.Config{}, err
+		return nil, err
 	}
-	return c, nil
+	return &File{Name: name, Config: c, idx: d.idx}, nil
+}
+
+// At returns an error about field, placed at the line of the field (or of
+// its nearest ancestor in the file). field is a path as site.Config.Validate
+// and the API name fields ("chargers[3].ocpp_identity",
+// "site.grid_limit.l1"); it is reported with the file's spelling.
+func (f *File) At(field, msg string) FieldError {
+	fe := FieldError{File: f.Name, Field: filePath(f.idx.rewriteIDs(normPath(field))), Msg: msg}
+	if p, ok := f.idx.lookup(field); ok {
+		fe.Line, fe.Column = p.line, p.col
+	}
+	return fe
 }
 
 // validate runs the domain rules and reports each violation at the line of
@@ -62,11 +92,8 @@ func (d *decoder) validate(c site.Config) {
 		if d.coveredByStructural(fv.Field) {
 			continue
 		}
-		fe := FieldError{File: d.file, Field: filePath(d.idx.rewriteIDs(normPath(fv.Field))), Msg: fv.Rule}
-		if p, ok := d.idx.lookup(fv.Field); ok {
-			fe.Line, fe.Column = p.line, p.col
-		}
-		d.errs = append(d.errs, fe)
+		f := File{Name: d.file, idx: d.idx}
+		d.errs = append(d.errs, f.At(fv.Field, fv.Rule))
 	}
 }
 

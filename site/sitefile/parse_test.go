@@ -328,3 +328,25 @@ func TestErrorFormat(t *testing.T) {
 		})
 	}
 }
+
+func TestFileAt(t *testing.T) {
+	f, err := ParseFile("demo.yaml", readExample(t, "demo-depot.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, field, want string
+	}{
+		{"charger identity as the server names it", "chargers[2].ocpp_identity", "demo.yaml:40:20: chargers[2].ocpp_identity: taken"},
+		{"site field without prefix", "grid_limit.l1", "demo.yaml:9:17: site.grid_limit.l1_a: taken"},
+		{"grid limit by ID", "grid_limits[dso-evening-peak].end_time", "demo.yaml:130:10: grid_limits[0].end: taken"},
+		{"unknown field falls back to the element", "chargers[0].ocpp_password", "demo.yaml:22:5: chargers[0].ocpp_password: taken"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := f.At(tt.field, "taken").String(); got != tt.want {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
