@@ -2,6 +2,10 @@ package scheduler
 
 import "slices"
 
+// maxPasses bounds the admission passes with imbalance limits; a pass that
+// admits nobody ends them earlier (usually the second).
+const maxPasses = 16
+
 // admission decides which cars get at least their minimum. used holds, per
 // constraint, the load of the cars admitted so far: per phase all of it,
 // for power the sum over phases, for imbalance only single- and two-phase
@@ -32,7 +36,7 @@ func admit(t *tree, cars []car) []float64 {
 	// room only shrinks and one pass decides.
 	passes := 1
 	if hasImb {
-		passes = 3
+		passes = maxPasses
 	}
 	for pass := 0; pass < passes; pass++ {
 		changed := false

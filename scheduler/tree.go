@@ -125,15 +125,17 @@ func (t *tree) computeCaps() []Infeasibility {
 			t.infeasibleAt[n] = t.infeasibleAt[pn]
 		}
 		c := n * consCount
+		var room [4]float64
 		sum := 0.0
 		for p := range 3 {
-			t.cap[c+consPhase+p] = t.limit[n][p] - t.base[n][p] - eps
+			room[p] = t.limit[n][p] - t.base[n][p]
 			sum += t.base[n][p]
 			t.cap[c+consImb+p] = math.Inf(1)
 		}
-		t.cap[c+consPower] = t.power[n] - sum - eps
+		room[consPower] = t.power[n] - sum
 		for k := range 4 {
-			if room := t.cap[c+k] + eps; room < 0 {
+			t.cap[c+k] = room[k] - eps
+			if room[k] < 0 {
 				if t.infeasibleAt[n] < 0 {
 					t.infeasibleAt[n] = int32(len(inf))
 				}
@@ -141,7 +143,7 @@ func (t *tree) computeCaps() []Infeasibility {
 				if k < 3 {
 					ph = Phase(k + 1)
 				}
-				inf = append(inf, Infeasibility{Node: n, NodeID: t.id[n], Phase: ph, Excess: Amps(-room)})
+				inf = append(inf, Infeasibility{Node: n, NodeID: t.id[n], Phase: ph, Excess: Amps(-room[k])})
 			}
 		}
 	}
