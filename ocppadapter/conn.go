@@ -1,0 +1,497 @@
+package ocppadapter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/smartcharge/smartcharge/site"
+)
+
+// conn is one charger's WebSocket connection. The goroutine of ServeHTTP
+// reads and dispatches frames; CALLs from the charger are handled inline
+// (the charger sends one at a time), answers to our CALLs are handed to
+// the waiting caller. Nothing else runs while the connection is idle but a
+// ping timer.
+type conn struct {
+	srv      *Server
+	ws       *websocket.Conn
+	version  Version
+	schemas  *schemaSet
+	identity string
+	ref      site.ChargerRef
+	known    bool
+	remote   string
+	since    time.Time
+	log      *slog.Logger
+
+	// slot holds a token while one of our CALLs is outstanding: callers
+	// queue on it (at most one outstanding CALL per direction).
+	slot chan struct{}
+
+	mu       sync.Mutex
+	pending  *pendingCall
+	bootInfo site.BootInfo // unregistered chargers only
+
+	// closed is closed when the read loop ends (calls fail fast);
+	// finished when all cleanup is done (a replacing connection waits).
+	closed   chan struct{}
+	finished chan struct{}
+
+	capReading atomic.Bool
+	workers    sync.WaitGroup // goroutines bound to the connection
+	pingTimer  *time.Timer
+}
+
+type pendingCall struct {
+	id     string
+	action string
+	ch     chan callResult
+}
+
+type callResult struct {
+	payload json.RawMessage
+	err     error
+}
+
+func newConn(s *Server, ws *websocket.Conn, v Version, identity string, ref site.ChargerRef, known bool, remote string) *conn {
+	return &conn{
+		srv:      s,
+		ws:       ws,
+		version:  v,
+		schemas:  s.schemas[v],
+		identity: identity,
+		ref:      ref,
+		known:    known,
+		remote:   remote,
+		since:    s.cfg.Clock.Now(),
+		log:      s.log.With("identity", identity, "ocpp", v.String()),
+		slot:     make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+		finished: make(chan struct{}),
+	}
+}
+
+func (c *conn) now() time.Time { return c.srv.cfg.Clock.Now() }
+
+// serve runs the connection to its end. ctx carries no deadline.
+func (c *conn) serve(ctx context.Context) {
+	defer close(c.finished)
+	if !c.srv.register(c) {
+		c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+		close(c.closed)
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	c.log.Info("ocpp charger connected", "remote", c.remote, "known", c.known)
+	if c.known {
+		now := c.now()
+		if _, err := c.updateState(ctx, func(st *site.ChargerState) error {
+			st.Connected = true
+			st.Protocol = c.version.Subprotocol()
+			st.LastSeen = now
+			return nil
+		}); err != nil {
+			c.log.Error("ocpp: cannot record connection in store", "err", err)
+		}
+		c.publish(site.ChargerConnected{EventHeader: c.header(now), Protocol: c.version.Subprotocol()})
+	}
+	if c.srv.cfg.PingInterval > 0 {
+		c.mu.Lock()
+		c.pingTimer = time.AfterFunc(c.srv.cfg.PingInterval, func() { c.ping(ctx) })
+		c.mu.Unlock()
+	}
+
+	err := c.readLoop(ctx)
+
+	cancel()
+	close(c.closed)
+	c.mu.Lock()
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	c.mu.Unlock()
+	c.ws.CloseNow()
+	c.srv.unregister(c)
+	c.workers.Wait()
+	c.log.Info("ocpp charger disconnected", "reason", closeReason(err))
+	if c.known {
+		bg, stop := context.WithTimeout(context.WithoutCancel(ctx), c.srv.cfg.StoreTimeout)
+		now := c.now()
+		if _, err := c.srv.cfg.Store.UpdateChargerState(bg, c.ref, func(st *site.ChargerState) error {
+			st.Connected = false
+			st.LastSeen = now
+			return nil
+		}); err != nil {
+			c.log.Error("ocpp: cannot record disconnection in store", "err", err)
+		}
+		stop()
+		c.publish(site.ChargerDisconnected{EventHeader: c.header(now)})
+	}
+}
+
+func closeReason(err error) string {
+	if s := websocket.CloseStatus(err); s != -1 {
+		return fmt.Sprintf("close status %d", s)
+	}
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
+}
+
+func (c *conn) ping(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, c.srv.cfg.CallTimeout)
+	err := c.ws.Ping(pctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("ocpp: ping not answered, closing connection", "err", err)
+			c.ws.CloseNow()
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	c.mu.Lock()
+	c.pingTimer.Reset(c.srv.cfg.PingInterval)
+	c.mu.Unlock()
+}
+
+// bufPool holds read and write buffers shared by all connections, so an
+// idle connection holds none.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuf() *bytes.Buffer { return bufPool.Get().(*bytes.Buffer) }
+
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() > 256<<10 {
+		return
+	}
+	b.Reset()
+	bufPool.Put(b)
+}
+
+func (c *conn) readLoop(ctx context.Context) error {
+	for {
+		_, r, err := c.ws.Reader(ctx)
+		if err != nil {
+			return err
+		}
+		buf := getBuf()
+		if _, err := buf.ReadFrom(r); err != nil {
+			putBuf(buf)
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				c.log.Warn("ocpp: frame larger than MaxFrameBytes refused, closing connection", "max", c.srv.cfg.MaxFrameBytes)
+			}
+			return err
+		}
+		c.handleFrame(ctx, buf.Bytes())
+		putBuf(buf)
+	}
+}
+
+func (c *conn) handleFrame(ctx context.Context, data []byte) {
+	f, ferr := ParseFrame(data)
+	if ferr != nil {
+		c.log.Warn("ocpp: bad frame", "err", ferr.Reason, "id", ferr.ID, "code", ferr.Code.Wire(c.version))
+		if ferr.Type == TypeCallResult || ferr.Type == TypeCallError {
+			// Never answer an answer; fail the waiting call instead.
+			c.deliver(ferr.ID, callResult{err: fmt.Errorf("%w: %s", ErrBadResponse, ferr.Reason)})
+			return
+		}
+		id := ferr.ID
+		if id == "" {
+			id = UnknownMessageID
+		}
+		c.sendError(ctx, id, &CallError{Code: ferr.Code, Description: ferr.Reason})
+		return
+	}
+	switch f.Type {
+	case TypeCall:
+		c.handleCall(ctx, f)
+	case TypeCallResult:
+		c.handleResult(f)
+	case TypeCallError:
+		code, _ := ParseErrorCode(f.ErrorCode)
+		details := bytes.Clone(f.ErrorDetails)
+		c.deliver(f.ID, callResult{err: &CallError{Code: code, Description: f.ErrorDescription, Details: details}})
+	}
+}
+
+func (c *conn) handleCall(ctx context.Context, f Frame) {
+	var (
+		resp  any
+		after func()
+		cerr  *CallError
+	)
+	switch {
+	case !c.schemas.has(f.Action, dirReq):
+		cerr = &CallError{Code: CodeNotImplemented, Description: "unknown action " + f.Action}
+	case !c.handles(f.Action):
+		cerr = &CallError{Code: CodeNotSupported, Description: "action " + f.Action + " is not supported by this central system"}
+	default:
+		cerr = c.schemas.validate(f.Action, dirReq, f.Payload)
+	}
+	if cerr == nil {
+		if !c.known {
+			resp, cerr = c.handleUnknown(f.Action, f.Payload)
+		} else if c.version == V16 {
+			resp, after, cerr = c.handle16(ctx, f.Action, f.Payload)
+		} else {
+			resp, after, cerr = c.handle201(ctx, f.Action, f.Payload)
+		}
+	}
+	if cerr != nil {
+		cerr.Action = f.Action
+		c.log.Info("ocpp: CALL answered with CALLERROR", "action", f.Action, "id", f.ID, "code", cerr.Code.Wire(c.version), "desc", cerr.Description)
+		c.sendError(ctx, f.ID, cerr)
+		return
+	}
+	if err := c.sendResult(ctx, f.ID, resp); err != nil {
+		c.log.Warn("ocpp: cannot send CALLRESULT", "action", f.Action, "err", err)
+		return
+	}
+	if after != nil {
+		after()
+	}
+}
+
+func (c *conn) handles(action string) bool {
+	if c.version == V16 {
+		return handles16(action)
+	}
+	return handles201(action)
+}
+
+func (c *conn) handleResult(f Frame) {
+	c.mu.Lock()
+	p := c.pending
+	c.mu.Unlock()
+	if p == nil || p.id != f.ID {
+		c.log.Warn("ocpp: CALLRESULT with unknown or duplicate message id ignored", "id", f.ID)
+		return
+	}
+	if cerr := c.schemas.validate(p.action, dirConf, f.Payload); cerr != nil {
+		c.deliver(f.ID, callResult{err: fmt.Errorf("%w: %s: %s: %s", ErrBadResponse, p.action, cerr.Code, cerr.Description)})
+		return
+	}
+	c.deliver(f.ID, callResult{payload: bytes.Clone(f.Payload)})
+}
+
+// deliver hands a result to the outstanding call with that id; results
+// for no outstanding call are logged and dropped.
+func (c *conn) deliver(id string, r callResult) {
+	c.mu.Lock()
+	p := c.pending
+	if p != nil && p.id == id {
+		c.pending = nil
+	} else {
+		p = nil
+	}
+	c.mu.Unlock()
+	if p == nil {
+		c.log.Warn("ocpp: answer with unknown or duplicate message id ignored", "id", id)
+		return
+	}
+	if ce, ok := r.err.(*CallError); ok {
+		ce.Action = p.action
+	}
+	p.ch <- r
+}
+
+func (c *conn) write(ctx context.Context, frame []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, c.srv.cfg.CallTimeout)
+	defer cancel()
+	return c.ws.Write(ctx, websocket.MessageText, frame)
+}
+
+func (c *conn) sendResult(ctx context.Context, id string, resp any) error {
+	buf := getBuf()
+	defer putBuf(buf)
+	payload, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("ocppadapter: encode answer: %w", err)
+	}
+	frame := AppendCallResult(buf.AvailableBuffer(), id, payload)
+	return c.write(ctx, frame)
+}
+
+func (c *conn) sendError(ctx context.Context, id string, e *CallError) {
+	buf := getBuf()
+	defer putBuf(buf)
+	frame := AppendCallError(buf.AvailableBuffer(), c.version, id, e)
+	if err := c.write(ctx, frame); err != nil {
+		c.log.Warn("ocpp: cannot send CALLERROR", "err", err)
+	}
+}
+
+// call sends one CALL and waits for its answer. Calls queue behind the
+// outstanding one. After CallTimeout without an answer it returns an
+// error wrapping site.ErrTimeout; if the connection drops after the CALL
+// was sent, one wrapping both site.ErrTimeout and site.ErrOffline (the
+// charger may have applied it).
+func (c *conn) call(ctx context.Context, action string, req any) (json.RawMessage, error) {
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("ocppadapter: encode %s: %w", action, err)
+	}
+	if c.srv.cfg.ValidateOutgoing {
+		if cerr := c.schemas.validate(action, dirReq, payload); cerr != nil {
+			return nil, fmt.Errorf("ocppadapter: outgoing %s breaks the schema: %w", action, cerr)
+		}
+	}
+	select {
+	case c.slot <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.closed:
+		return nil, fmt.Errorf("%s: %w", c.ref, site.ErrOffline)
+	}
+	defer func() { <-c.slot }()
+
+	p := &pendingCall{id: c.srv.nextMessageID(), action: action, ch: make(chan callResult, 1)}
+	c.mu.Lock()
+	c.pending = p
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		if c.pending == p {
+			c.pending = nil
+		}
+		c.mu.Unlock()
+	}()
+
+	buf := getBuf()
+	frame := AppendCall(buf.AvailableBuffer(), p.id, action, payload)
+	err = c.write(ctx, frame)
+	putBuf(buf)
+	if err != nil {
+		select {
+		case <-c.closed:
+			return nil, fmt.Errorf("%s: %s: %w", c.ref, action, site.ErrOffline)
+		default:
+		}
+		return nil, fmt.Errorf("ocppadapter: send %s: %w", action, err)
+	}
+	timer := time.NewTimer(c.srv.cfg.CallTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-p.ch:
+		return r.payload, r.err
+	case <-timer.C:
+		c.log.Warn("ocpp: CALL timed out", "action", action, "id", p.id)
+		return nil, fmt.Errorf("%s: %s: %w", c.ref, action, site.ErrTimeout)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: %s: %w (%w)", c.ref, action, site.ErrTimeout, ctx.Err())
+	case <-c.closed:
+		return nil, fmt.Errorf("%s: %s: connection lost before the answer: %w (%w)", c.ref, action, site.ErrTimeout, site.ErrOffline)
+	}
+}
+
+// callInto sends a CALL and decodes the answer into resp.
+func (c *conn) callInto(ctx context.Context, action string, req, resp any) error {
+	raw, err := c.call(ctx, action, req)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, resp); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrBadResponse, action, err)
+	}
+	return nil
+}
+
+func (c *conn) header(t time.Time) site.EventHeader {
+	return site.EventHeader{Ref: c.ref, Time: t}
+}
+
+func (c *conn) publish(ev site.Event) { c.srv.cfg.Events.Publish(ev) }
+
+// updateState changes the charger's live state in the store, with the
+// EVSE map allocated.
+func (c *conn) updateState(ctx context.Context, fn func(*site.ChargerState) error) (site.ChargerState, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.srv.cfg.StoreTimeout)
+	defer cancel()
+	return c.srv.cfg.Store.UpdateChargerState(ctx, c.ref, func(st *site.ChargerState) error {
+		if st.EVSEs == nil {
+			st.EVSEs = make(map[int]site.EVSEState)
+		}
+		return fn(st)
+	})
+}
+
+// storeFailed turns a store error into the CALLERROR the charger gets, so
+// it retries later: nothing it reported is lost silently.
+func (c *conn) storeFailed(action string, err error) *CallError {
+	c.log.Error("ocpp: state store failed while handling a message", "action", action, "err", err)
+	return &CallError{Code: CodeInternalError, Description: "central system could not store the message; retry later"}
+}
+
+// decode reads a payload that already passed the schema.
+func decode(payload []byte, dst any) *CallError {
+	if err := json.Unmarshal(payload, dst); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return &CallError{Code: CodeTypeConstraintViolation, Description: err.Error()}
+		}
+		return &CallError{Code: CodePropertyConstraintViolation, Description: err.Error()}
+	}
+	return nil
+}
+
+// handleUnknown answers a charger in the holding list: it may boot (and
+// is told Pending) and send heartbeats, nothing else.
+func (c *conn) handleUnknown(action string, payload []byte) (any, *CallError) {
+	now := c.now().UTC()
+	switch action {
+	case "BootNotification":
+		var info site.BootInfo
+		if c.version == V16 {
+			var req bootReq16
+			if cerr := decode(payload, &req); cerr != nil {
+				return nil, cerr
+			}
+			info = bootInfo16(req)
+			c.setPendingBoot(info)
+			return bootConf16{Status: "Pending", CurrentTime: now, Interval: int(c.srv.cfg.HeartbeatInterval / time.Second)}, nil
+		}
+		var req bootReq201
+		if cerr := decode(payload, &req); cerr != nil {
+			return nil, cerr
+		}
+		info = bootInfo201(req)
+		c.setPendingBoot(info)
+		return bootConf201{Status: "Pending", CurrentTime: now, Interval: int(c.srv.cfg.HeartbeatInterval / time.Second)}, nil
+	case "Heartbeat":
+		return heartbeatConf{CurrentTime: now}, nil
+	}
+	return nil, &CallError{Code: CodeSecurityError, Description: "charger is not registered with the central system"}
+}
+
+func (c *conn) setPendingBoot(b site.BootInfo) {
+	c.mu.Lock()
+	c.bootInfo = b
+	c.mu.Unlock()
+	c.log.Info("ocpp: unregistered charger booted; held as pending", "vendor", b.Vendor, "model", b.Model, "serial", b.SerialNumber)
+}
+
+func (c *conn) pendingInfo() PendingCharger {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return PendingCharger{Identity: c.identity, Protocol: c.version.Subprotocol(), Remote: c.remote, Since: c.since, Boot: c.bootInfo}
+}
+
+// goBound runs fn in a goroutine that the connection waits for when it
+// ends; fn must return once ctx is done.
+func (c *conn) goBound(ctx context.Context, fn func(context.Context)) {
+	c.workers.Go(func() { fn(ctx) })
+}

@@ -1,0 +1,101 @@
+// Package ocppadapter is the central-system side of OCPP-J 1.6 and OCPP
+// 2.0.1 over WebSocket. It is the only package of smartcharge that sees
+// OCPP versions: what chargers report becomes version-neutral site.Event
+// values, and commands arrive through site.ChargerControl.
+//
+// # Usage
+//
+// Build a [Server] with [NewServer] from a [Config] (Store and Events are
+// required; zero fields take defaults), mount it at /ocpp/ on the OCPP
+// listener and call [Server.Close] on shutdown:
+//
+//	srv, err := ocppadapter.NewServer(ocppadapter.Config{Store: st, Events: sink, Logger: log})
+//	mux.Handle("/ocpp/", srv)
+//	httpSrv := &http.Server{Handler: mux, TLSConfig: srv.TLSConfig()} // TLS for profiles 2, 3
+//	...
+//	srv.Close() // before closing the store
+//
+// The charger identity is the last segment of the URL path
+// (ws(s)://host:port/ocpp/{chargerIdentity}); it must be registered on a
+// site (site.Store.ChargerByIdentity). The Server is also the
+// site.ChargerControl the control loop uses.
+//
+// # Handshake
+//
+// The newest subprotocol both sides offer is chosen (ocpp2.0.1, then
+// ocpp1.6). Refused handshakes get an HTTP status and a log line: 400 with
+// no supported subprotocol, 404 for an identity not registered (unless
+// Config.AdmitUnknown puts it on a holding list, see [Server.Pending]),
+// 401 for missing or wrong Basic credentials (security profiles 1 and 2;
+// the user must be the identity, the password is checked against
+// site.Charger.PasswordHash, see [HashPassword]), 403 without TLS on
+// profiles 2 and 3 or with a client certificate whose subject CN is not
+// the identity (profile 3), 503 when the store cannot be reached. A charger
+// that connects again replaces its old connection, which is closed first.
+//
+// # RPC
+//
+// Frames are parsed strictly ([ParseFrame]); every CALL and CALLRESULT
+// payload is validated against the official OCA JSON schemas (embedded
+// from schemas/, see its README) and then decoded. Violations are answered
+// with the CALLERROR code the version defines ([ErrorCode.Wire]: 1.6
+// FormationViolation and OccurenceConstraintViolation, 2.0.1
+// FormatViolation and OccurrenceConstraintViolation, RpcFrameworkError,
+// MessageTypeNotSupported): a missing field is an occurrence violation, a
+// wrong JSON type a type violation, a bad enum value, range, length or
+// date-time a property violation, an unknown field or a non-object payload
+// a format violation, an action the version does not define
+// NotImplemented, and one we do not handle NotSupported. The connection
+// lives on. A frame larger than Config.MaxFrameBytes closes the connection
+// with status 1009 before it is read into memory.
+//
+// At most one CALL per direction is outstanding: the charger's CALLs are
+// handled one at a time on the connection's reading goroutine, and our
+// CALLs queue until the previous one is answered or Config.CallTimeout
+// passes. Answers with unknown or repeated message ids are logged and
+// dropped. WebSocket pings run every Config.PingInterval.
+//
+// # Events
+//
+// Published to Config.Events, in the order they happen on a connection:
+//
+//   - ChargerConnected / ChargerDisconnected: the WebSocket opened or
+//     closed (a replaced connection's Disconnected comes before the new
+//     Connected).
+//   - ChargerBooted: BootNotification (accepted); then the adapter reads
+//     the smart-charging capabilities (1.6 GetConfiguration, 2.0.1
+//     GetVariables), sets meter sampling (1.6 ChangeConfiguration
+//     MeterValuesSampledData and MeterValueSampleInterval, 2.0.1
+//     SetVariables SampledDataCtrlr.TxUpdatedMeasurands and
+//     TxUpdatedInterval) and publishes ChargerCapabilitiesRead.
+//   - EVSEStatusChanged: 1.6 StatusNotification (Preparing is
+//     StatusOccupied); 2.0.1 StatusNotification and TransactionEvent
+//     chargingState (Occupied does not overwrite Charging or Suspended*).
+//   - TransactionStarted / TransactionUpdated / TransactionStopped: 1.6
+//     Start/StopTransaction and MeterValues with a transaction; 2.0.1
+//     TransactionEvent. 1.6 transaction ids are integers allocated from
+//     ChargerState.NextTransactionID; 2.0.1 ids are the charger's.
+//   - MeterSampled: each meter value with current per phase (a current
+//     without phase counts on all three phases), total active power,
+//     energy register (Wh) and SoC.
+//   - ChargingNeedsReported: 2.0.1 NotifyEVChargingNeeds.
+//   - ExternalLimitReported: 2.0.1 NotifyChargingLimit and
+//     ClearedChargingLimit.
+//
+// Before an event is published, the state it reports (connection, boot
+// data, capabilities, EVSE status, running transaction, last meter sample)
+// is written with site.Store.UpdateChargerState, so a restart does not
+// forget a running transaction. If the store fails, the charger's CALL is
+// answered with InternalError so it sends the message again.
+//
+// # Commands
+//
+// [Server.SetLimit] sends SetChargingProfile (limits rounded down to 0.1),
+// [Server.ClearLimit] ClearChargingProfile, [Server.CompositeSchedule]
+// GetCompositeSchedule and [Server.Trigger] TriggerMessage. They return
+// site.ErrOffline when the charger is not connected and an error wrapping
+// site.ErrTimeout when it did not answer in time or the connection dropped
+// after the CALL was sent (the charger may have applied it: count it at
+// the higher of old and new limit). A charger that does not know the
+// message gives CommandNotSupported.
+package ocppadapter

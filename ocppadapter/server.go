@@ -1,0 +1,363 @@
+package ocppadapter
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/smartcharge/smartcharge/site"
+)
+
+// maxIdentityLen is the longest charger identity accepted in the URL
+// (OCPP 2.0.1 Part 4: identifierString of at most 48 characters).
+const maxIdentityLen = 48
+
+// Server is the central-system side of OCPP-J: an http.Handler for
+// /ocpp/{chargerIdentity} and a [site.ChargerControl]. Create it with
+// NewServer; it is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	schemas [3]*schemaSet // by Version
+	tls     *tls.Config
+
+	idPrefix string
+	idSeq    atomic.Uint64
+
+	mu         sync.Mutex
+	closed     bool
+	byIdentity map[string]*conn
+	byRef      map[site.ChargerRef]*conn
+	wg         sync.WaitGroup // live connections
+}
+
+var _ site.ChargerControl = (*Server)(nil)
+var _ http.Handler = (*Server)(nil)
+
+// NewServer checks cfg, loads the schemas and, for security profiles 2
+// and 3, the TLS files.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "ocpp"),
+		byIdentity: make(map[string]*conn),
+		byRef:      make(map[site.ChargerRef]*conn),
+	}
+	for _, v := range []Version{V16, V201} {
+		set, err := newSchemaSet(v)
+		if err != nil {
+			return nil, err
+		}
+		s.schemas[v] = set
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("ocppadapter: message id prefix: %w", err)
+	}
+	s.idPrefix = hex.EncodeToString(b[:]) + "-"
+	if cfg.SecurityProfile >= 2 {
+		t, err := loadTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.tls = t
+	}
+	return s, nil
+}
+
+func loadTLS(cfg Config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("ocppadapter: load TLS key pair: %w", err)
+	}
+	t := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.SecurityProfile == 3 {
+		pem, err := os.ReadFile(cfg.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ocppadapter: read client CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ocppadapter: client CA file %s holds no PEM certificate", cfg.ClientCAFile)
+		}
+		t.ClientCAs = pool
+		t.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return t, nil
+}
+
+// TLSConfig returns the TLS configuration the listener must use for
+// security profiles 2 and 3 (nil for 0 and 1). The caller owns the copy.
+func (s *Server) TLSConfig() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Clone()
+}
+
+func (s *Server) nextMessageID() string {
+	return s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 36)
+}
+
+// identityFromPath returns the last segment of the URL path, unescaped.
+func identityFromPath(u *url.URL) (string, error) {
+	p := u.EscapedPath()
+	i := strings.LastIndexByte(p, '/')
+	id, err := url.PathUnescape(p[i+1:])
+	if err != nil {
+		return "", fmt.Errorf("bad escape in identity: %w", err)
+	}
+	if id == "" {
+		return "", errors.New("no charger identity in the URL path (want /ocpp/{chargerIdentity})")
+	}
+	if !utf8.ValidString(id) || utf8.RuneCountInString(id) > maxIdentityLen {
+		return "", fmt.Errorf("charger identity must be valid UTF-8 of at most %d characters", maxIdentityLen)
+	}
+	if strings.ContainsAny(id, ":/") {
+		return "", errors.New("charger identity must not contain ':' or '/'")
+	}
+	return id, nil
+}
+
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, identity, msg string, args ...any) {
+	s.log.Warn("ocpp handshake refused", append([]any{"identity", identity, "remote", r.RemoteAddr, "status", status, "reason", msg}, args...)...)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="ocpp", charset="UTF-8"`)
+	}
+	http.Error(w, msg, status)
+}
+
+// ServeHTTP upgrades /ocpp/{chargerIdentity} to an OCPP-J WebSocket and
+// serves it until the connection ends. It refuses a handshake without a
+// supported subprotocol (400), an unregistered identity (404, unless
+// AdmitUnknown), failed authentication (401, 403) and store failures (503).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	identity, err := identityFromPath(r.URL)
+	if err != nil {
+		s.refuse(w, r, http.StatusNotFound, "", err.Error())
+		return
+	}
+	offered := websocketProtocols(r)
+	version, ok := negotiate(offered)
+	if !ok {
+		s.refuse(w, r, http.StatusBadRequest, identity, "no supported OCPP subprotocol offered (want ocpp2.0.1 or ocpp1.6)", "offered", offered)
+		return
+	}
+	if s.cfg.SecurityProfile >= 2 && r.TLS == nil {
+		s.refuse(w, r, http.StatusForbidden, identity, fmt.Sprintf("security profile %d requires TLS", s.cfg.SecurityProfile))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+	ref, known, status, reason := s.admit(ctx, r, identity)
+	cancel()
+	if status != 0 {
+		s.refuse(w, r, status, identity, reason)
+		return
+	}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if closed {
+		s.refuse(w, r, http.StatusServiceUnavailable, identity, "server shutting down")
+		return
+	}
+	defer s.wg.Done()
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:    []string{version.Subprotocol()},
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		s.log.Warn("ocpp websocket accept failed", "identity", identity, "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	ws.SetReadLimit(s.cfg.MaxFrameBytes)
+	c := newConn(s, ws, version, identity, ref, known, r.RemoteAddr)
+	c.serve(context.WithoutCancel(r.Context()))
+}
+
+// admit finds the charger and checks its credentials. A non-zero status
+// refuses the handshake.
+func (s *Server) admit(ctx context.Context, r *http.Request, identity string) (ref site.ChargerRef, known bool, status int, reason string) {
+	ref, err := s.cfg.Store.ChargerByIdentity(ctx, identity)
+	switch {
+	case errors.Is(err, site.ErrNotFound):
+		if !s.cfg.AdmitUnknown {
+			return ref, false, http.StatusNotFound, "charger identity is not registered on any site"
+		}
+		return site.ChargerRef{}, false, 0, ""
+	case err != nil:
+		s.log.Error("ocpp handshake: store lookup failed", "identity", identity, "err", err)
+		return ref, false, http.StatusServiceUnavailable, "state store unavailable"
+	}
+	switch s.cfg.SecurityProfile {
+	case 1, 2:
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			return ref, true, http.StatusUnauthorized, "HTTP Basic authentication required"
+		}
+		if user != identity {
+			return ref, true, http.StatusUnauthorized, "Basic auth user must equal the charger identity"
+		}
+		cfg, err := s.cfg.Store.Config(ctx, ref.SiteID)
+		if err != nil {
+			s.log.Error("ocpp handshake: read site config failed", "identity", identity, "err", err)
+			return ref, true, http.StatusServiceUnavailable, "state store unavailable"
+		}
+		i := slices.IndexFunc(cfg.Chargers, func(c site.Charger) bool { return c.ID == ref.ChargerID })
+		if i < 0 || cfg.Chargers[i].PasswordHash == "" {
+			return ref, true, http.StatusUnauthorized, "no password is set for this charger"
+		}
+		ok, err = CheckPassword(cfg.Chargers[i].PasswordHash, pass)
+		if err != nil {
+			s.log.Error("ocpp handshake: stored password hash unusable", "identity", identity, "err", err)
+		}
+		if !ok {
+			return ref, true, http.StatusUnauthorized, "wrong password"
+		}
+	case 3:
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			return ref, true, http.StatusForbidden, "client certificate required"
+		}
+		if cn := r.TLS.PeerCertificates[0].Subject.CommonName; cn != identity {
+			return ref, true, http.StatusForbidden, fmt.Sprintf("client certificate is for %q, not this identity", cn)
+		}
+	}
+	return ref, true, 0, ""
+}
+
+func websocketProtocols(r *http.Request) []string {
+	var out []string
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(h, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// register makes c the live connection of its identity, closing and
+// waiting out an older one first (OCPP: a reconnecting charger replaces
+// its old connection).
+func (s *Server) register(c *conn) bool {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return false
+		}
+		old := s.byIdentity[c.identity]
+		if old == nil {
+			s.byIdentity[c.identity] = c
+			if c.known {
+				s.byRef[c.ref] = c
+			}
+			s.mu.Unlock()
+			return true
+		}
+		s.mu.Unlock()
+		s.log.Info("ocpp connection replaced by a new one", "identity", c.identity, "old_remote", old.remote, "new_remote", c.remote)
+		old.ws.Close(websocket.StatusPolicyViolation, "replaced by a new connection")
+		<-old.finished
+	}
+}
+
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byIdentity[c.identity] == c {
+		delete(s.byIdentity, c.identity)
+	}
+	if c.known && s.byRef[c.ref] == c {
+		delete(s.byRef, c.ref)
+	}
+}
+
+func (s *Server) connFor(ref site.ChargerRef) (*conn, error) {
+	s.mu.Lock()
+	c := s.byRef[ref]
+	s.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("%s: %w", ref, site.ErrOffline)
+	}
+	return c, nil
+}
+
+// Connected reports whether the charger has a live connection.
+func (s *Server) Connected(ref site.ChargerRef) bool {
+	_, err := s.connFor(ref)
+	return err == nil
+}
+
+// PendingCharger is an unregistered charger admitted to the holding list
+// (Config.AdmitUnknown).
+type PendingCharger struct {
+	Identity string
+	Protocol string
+	Remote   string
+	Since    time.Time
+	Boot     site.BootInfo
+}
+
+// Pending lists the connected chargers whose identity is not registered,
+// sorted by identity.
+func (s *Server) Pending() []PendingCharger {
+	s.mu.Lock()
+	var out []PendingCharger
+	for _, c := range s.byIdentity {
+		if !c.known {
+			out = append(out, c.pendingInfo())
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b PendingCharger) int { return strings.Compare(a.Identity, b.Identity) })
+	return out
+}
+
+// Close refuses new connections, closes every live one (status 1001) and
+// waits until their handlers have finished. It does not close the Store.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	conns := make([]*conn, 0, len(s.byIdentity))
+	for _, c := range s.byIdentity {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() { c.ws.Close(websocket.StatusGoingAway, "server shutting down") })
+	}
+	wg.Wait()
+	s.wg.Wait()
+	return nil
+}
