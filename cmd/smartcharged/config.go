@@ -1,0 +1,205 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is everything the daemon is started with: flags, their
+// environment twins, and the optional config file (--config) for what does
+// not fit a flag (API tokens, OCPP security).
+type Config struct {
+	GRPCListen    string
+	OCPPListen    string
+	HTTPListen    string
+	RedisURL      string
+	LogLevel      slog.Level
+	LogFormat     string
+	ConfigFile    string
+	InsecureLocal bool
+	TLSCert       string
+	TLSKey        string
+	SiteFiles     []string
+	ShutdownGrace time.Duration
+
+	File FileConfig
+}
+
+// FileConfig is the YAML file given with --config.
+type FileConfig struct {
+	// Tokens that may call the gRPC API. Only hashes are stored.
+	Tokens []TokenConfig `yaml:"tokens"`
+	OCPP   OCPPConfig    `yaml:"ocpp"`
+}
+
+// TokenConfig is one API token: the hex SHA-256 of the bearer token, its
+// role and the sites it may touch ("*" for all).
+type TokenConfig struct {
+	Name   string   `yaml:"name"`
+	SHA256 string   `yaml:"sha256"`
+	Role   string   `yaml:"role"`
+	Sites  []string `yaml:"sites"`
+}
+
+// OCPPConfig tunes the OCPP endpoint.
+type OCPPConfig struct {
+	// TLS for security profiles 2 and 3.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// ClientCA enables security profile 3 (client certificates).
+	ClientCA string `yaml:"client_ca"`
+	// SecurityProfile is the OCPP security profile: 0 none (trusted
+	// network only), 1 HTTP Basic auth, 2 TLS with Basic auth, 3 TLS with
+	// client certificates.
+	SecurityProfile int `yaml:"security_profile"`
+	// AdmitUnknown puts chargers with unregistered identities on a holding
+	// list instead of refusing them.
+	AdmitUnknown bool `yaml:"admit_unknown"`
+	// CallTimeout bounds how long a charger may take to answer.
+	CallTimeout time.Duration `yaml:"call_timeout"`
+	// MeterSampleInterval is asked of chargers after boot.
+	MeterSampleInterval time.Duration `yaml:"meter_sample_interval"`
+}
+
+// envPrefix is the prefix of every flag's environment twin:
+// --grpc-listen is SMARTCHARGE_GRPC_LISTEN.
+const envPrefix = "SMARTCHARGE_"
+
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*s = append(*s, p)
+		}
+	}
+	return nil
+}
+
+// parseConfig reads flags from args and, for every flag not given on the
+// command line, its environment twin from getenv. Flags win over the
+// environment; the environment wins over defaults.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	var level, siteFiles string
+	fs := flag.NewFlagSet("smartcharged", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.GRPCListen, "grpc-listen", "127.0.0.1:7443", "gRPC API address")
+	fs.StringVar(&c.OCPPListen, "ocpp-listen", "127.0.0.1:8180", "OCPP-J WebSocket address (chargers connect to ws://ADDR/ocpp/{identity}); empty disables")
+	fs.StringVar(&c.HTTPListen, "http-listen", "127.0.0.1:9090", "HTTP address for /metrics and /healthz; empty disables")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:port/db); empty runs an embedded, NOT durable store")
+	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file (API tokens, OCPP security)")
+	fs.BoolVar(&c.InsecureLocal, "insecure-local", false, "allow unauthenticated gRPC calls from loopback addresses (development only)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "gRPC TLS certificate file")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "gRPC TLS key file")
+	fs.StringVar(&siteFiles, "site-file", "", "site files to apply at start, comma-separated")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long a graceful shutdown may take")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] {
+			return
+		}
+		env := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return Config{}, fmt.Errorf("--log-level: %w", err)
+	}
+	if siteFiles != "" {
+		var l stringList
+		_ = l.Set(siteFiles)
+		c.SiteFiles = l
+	}
+	if c.ConfigFile != "" {
+		data, err := os.ReadFile(c.ConfigFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("--config: %w", err)
+		}
+		if c.File, err = parseFileConfig(data); err != nil {
+			return Config{}, fmt.Errorf("--config %s: %w", c.ConfigFile, err)
+		}
+	}
+	return c, c.Validate()
+}
+
+func parseFileConfig(data []byte) (FileConfig, error) {
+	var f FileConfig
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return FileConfig{}, err
+	}
+	return f, nil
+}
+
+// Validate reports every bad setting at once.
+func (c Config) Validate() error {
+	var errs []error
+	for _, a := range []struct{ flag, addr string }{{"grpc-listen", c.GRPCListen}, {"ocpp-listen", c.OCPPListen}, {"http-listen", c.HTTPListen}} {
+		if a.addr == "" && a.flag != "grpc-listen" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("--%s %q: want host:port: %w", a.flag, a.addr, err))
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if (c.File.OCPP.TLSCert == "") != (c.File.OCPP.TLSKey == "") {
+		errs = append(errs, errors.New("ocpp.tls_cert and ocpp.tls_key go together"))
+	}
+	if p := c.File.OCPP.SecurityProfile; p < 0 || p > 3 {
+		errs = append(errs, fmt.Errorf("ocpp.security_profile %d: want 0, 1, 2 or 3", p))
+	}
+	if c.File.OCPP.ClientCA != "" && c.File.OCPP.TLSCert == "" {
+		errs = append(errs, errors.New("ocpp.client_ca needs ocpp.tls_cert (security profile 3 runs over TLS)"))
+	}
+	for i, t := range c.File.Tokens {
+		if len(t.SHA256) != 64 || strings.Trim(strings.ToLower(t.SHA256), "0123456789abcdef") != "" {
+			errs = append(errs, fmt.Errorf("tokens[%d].sha256: want 64 hex digits (sha256sum of the token)", i))
+		}
+		switch t.Role {
+		case "viewer", "site-owner", "ems", "csms", "admin":
+		default:
+			errs = append(errs, fmt.Errorf("tokens[%d].role %q: want viewer, site-owner, ems, csms or admin", i, t.Role))
+		}
+		if len(t.Sites) == 0 {
+			errs = append(errs, fmt.Errorf("tokens[%d].sites: name the sites it may touch, or \"*\"", i))
+		}
+	}
+	if c.ShutdownGrace <= 0 {
+		errs = append(errs, errors.New("--shutdown-grace must be positive"))
+	}
+	return errors.Join(errs...)
+}

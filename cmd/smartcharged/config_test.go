@@ -1,0 +1,83 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("tokens:\n  - name: ems\n    sha256: "+strings.Repeat("ab", 32)+"\n    role: ems\n    sites: [depot]\nocpp:\n  call_timeout: 5s\n"), 0o600)
+	os.WriteFile(bad, []byte("tokens:\n  - name: x\n    sha256: nothex\n    role: king\n"), 0o600)
+	tests := []struct {
+		desc    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c Config)
+		wantErr string
+	}{
+		{desc: "defaults", check: func(t *testing.T, c Config) {
+			if c.GRPCListen != "127.0.0.1:7443" || c.RedisURL != "" || c.LogFormat != "text" {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{desc: "environment twin sets a flag", env: map[string]string{"SMARTCHARGE_GRPC_LISTEN": "127.0.0.1:1", "SMARTCHARGE_INSECURE_LOCAL": "true"}, check: func(t *testing.T, c Config) {
+			if c.GRPCListen != "127.0.0.1:1" || !c.InsecureLocal {
+				t.Errorf("env not applied: %+v", c)
+			}
+		}},
+		{desc: "flag wins over environment", args: []string{"--grpc-listen", "127.0.0.1:2"}, env: map[string]string{"SMARTCHARGE_GRPC_LISTEN": "127.0.0.1:1"}, check: func(t *testing.T, c Config) {
+			if c.GRPCListen != "127.0.0.1:2" {
+				t.Errorf("GRPCListen = %q, want the flag's", c.GRPCListen)
+			}
+		}},
+		{desc: "site files split on commas", args: []string{"--site-file", "a.yaml, b.yaml"}, check: func(t *testing.T, c Config) {
+			if len(c.SiteFiles) != 2 || c.SiteFiles[1] != "b.yaml" {
+				t.Errorf("SiteFiles = %q", c.SiteFiles)
+			}
+		}},
+		{desc: "config file read", args: []string{"--config", good}, check: func(t *testing.T, c Config) {
+			if len(c.File.Tokens) != 1 || c.File.Tokens[0].Role != "ems" || c.File.OCPP.CallTimeout != 5*time.Second {
+				t.Errorf("file config: %+v", c.File)
+			}
+		}},
+		{desc: "bad tokens listed together", args: []string{"--config", bad}, wantErr: "tokens[0].sha256"},
+		{desc: "bad role named", args: []string{"--config", bad}, wantErr: `role "king"`},
+		{desc: "unknown key in config file", args: []string{"--config", writeFile(t, dir, "unknown.yaml", "tokenz: []\n")}, wantErr: "tokenz"},
+		{desc: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
+		{desc: "bad env value named", env: map[string]string{"SMARTCHARGE_SHUTDOWN_GRACE": "soon"}, wantErr: "SMARTCHARGE_SHUTDOWN_GRACE"},
+		{desc: "bad address", args: []string{"--grpc-listen", "nowhere"}, wantErr: "--grpc-listen"},
+		{desc: "tls cert without key", args: []string{"--tls-cert", "c.pem"}, wantErr: "--tls-key"},
+		{desc: "stray argument", args: []string{"serve"}, wantErr: "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			c, err := parseConfig(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

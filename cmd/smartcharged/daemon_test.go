@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/smartcharge/smartcharge/proto/smartcharge/v1"
+	"github.com/smartcharge/smartcharge/site/storetest/redistest"
+)
+
+// These tests start the real daemon binary against a real redis-server.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func daemonBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "smartcharged-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "smartcharged")
+		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type daemon struct {
+	t                *testing.T
+	args             []string
+	grpc, http, ocpp string
+	cmd              *exec.Cmd
+	exited           chan error
+	mu               sync.Mutex
+	log              strings.Builder
+}
+
+func newDaemon(t *testing.T, extra ...string) *daemon {
+	d := &daemon{t: t, grpc: freePort(t), http: freePort(t), ocpp: freePort(t)}
+	d.args = append([]string{"--grpc-listen", d.grpc, "--http-listen", d.http, "--ocpp-listen", d.ocpp, "--insecure-local", "--log-format", "json"}, extra...)
+	return d
+}
+
+func (d *daemon) start() {
+	d.t.Helper()
+	d.cmd = exec.Command(daemonBinary(d.t), d.args...)
+	d.cmd.Env = append(os.Environ(), "SMARTCHARGE_LOG_LEVEL=debug")
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.exited = make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			d.mu.Lock()
+			d.log.WriteString(line + "\n")
+			d.mu.Unlock()
+			if strings.Contains(line, "smartcharged ready") {
+				once.Do(func() { close(ready) })
+			}
+		}
+		d.exited <- d.cmd.Wait()
+	}()
+	d.t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Kill()
+		}
+		if d.t.Failed() {
+			d.t.Logf("daemon log:\n%s", d.logText())
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-d.exited:
+		d.t.Fatalf("daemon exited before ready: %v\n%s", err, d.logText())
+	case <-time.After(60 * time.Second):
+		d.t.Fatalf("daemon not ready in 60 s\n%s", d.logText())
+	}
+}
+
+func (d *daemon) logText() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// stop sends sig and waits for the exit; it returns the exit error.
+func (d *daemon) stop(sig syscall.Signal) error {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.t.Fatal(err)
+	}
+	select {
+	case err := <-d.exited:
+		return err
+	case <-time.After(30 * time.Second):
+		d.t.Fatalf("daemon did not exit within 30 s of %v", sig)
+		return nil
+	}
+}
+
+func (d *daemon) dial() *grpc.ClientConn {
+	d.t.Helper()
+	cc, err := grpc.NewClient(d.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func testSite(id string) *pb.Site {
+	return &pb.Site{DisplayName: "Depot " + id, TimeZone: "Europe/Berlin", NominalVoltage: 230, GridLimit: &pb.PhaseCurrents{L1: 63, L2: 63, L3: 63}}
+}
+
+func TestDaemonRestartKeepsState(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			rs := redistest.StartServer(t, &redistest.Options{Persistent: true})
+			d := newDaemon(t, "--redis-url", "redis://"+rs.Addr+"/0")
+			d.start()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			sites := pb.NewSiteServiceClient(d.dial())
+			created, err := sites.CreateSite(ctx, &pb.CreateSiteRequest{SiteId: "depot", Site: testSite("depot")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = d.stop(sig)
+			if sig == syscall.SIGTERM && err != nil {
+				t.Fatalf("graceful shutdown exited with %v", err)
+			}
+			if sig == syscall.SIGTERM && !strings.Contains(d.logText(), `"msg":"stopped"`) {
+				t.Errorf("no clean stop logged")
+			}
+			d.start()
+			got, err := pb.NewSiteServiceClient(d.dial()).GetSite(ctx, &pb.GetSiteRequest{Name: "sites/depot"})
+			if err != nil {
+				t.Fatalf("after restart: %v", err)
+			}
+			if !proto.Equal(got.GetSite(), created.GetSite()) {
+				t.Errorf("after restart got %v, want %v", got.GetSite(), created.GetSite())
+			}
+		})
+	}
+}
+
+func TestDaemonRedisOutageGivesUnavailableAndRecovers(t *testing.T) {
+	rs := redistest.StartServer(t, &redistest.Options{Persistent: true})
+	d := newDaemon(t, "--redis-url", "redis://"+rs.Addr+"/0")
+	d.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sites := pb.NewSiteServiceClient(d.dial())
+	if _, err := sites.CreateSite(ctx, &pb.CreateSiteRequest{SiteId: "depot", Site: testSite("depot")}); err != nil {
+		t.Fatal(err)
+	}
+	rs.Stop()
+	_, err := sites.GetSite(ctx, &pb.GetSiteRequest{Name: "sites/depot"})
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("GetSite with Redis down: %v, want UNAVAILABLE", err)
+	}
+	if code := httpStatus(t, "http://"+d.http+"/healthz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz with Redis down: %d, want 503", code)
+	}
+	rs.Restart()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err = sites.GetSite(ctx, &pb.GetSiteRequest{Name: "sites/depot"})
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("daemon did not reconnect to Redis: %v", err)
+	}
+	if code := httpStatus(t, "http://"+d.http+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz after recovery: %d", code)
+	}
+}
+
+func TestDaemonServesHealthMetricsAndDemo(t *testing.T) {
+	d := newDaemon(t, "--site-file", filepath.Join("..", "..", "examples", "demo-depot.yaml"))
+	d.start()
+	if !strings.Contains(d.logText(), "EMBEDDED") {
+		t.Error("embedded store not announced loudly")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cc := d.dial()
+	h, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health: %v %v", h, err)
+	}
+	list, err := pb.NewSiteServiceClient(cc).ListSites(ctx, &pb.ListSitesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.GetSites()) != 1 || list.GetSites()[0].GetName() != "sites/demo-depot" {
+		t.Errorf("demo site not loaded: %v", list.GetSites())
+	}
+	chargers, err := pb.NewChargerServiceClient(cc).ListChargers(ctx, &pb.ListChargersRequest{Parent: "sites/demo-depot", PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chargers.GetChargers()) != 12 {
+		t.Errorf("demo depot has %d chargers, want 12", len(chargers.GetChargers()))
+	}
+	resp, err := http.Get("http://" + d.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("/metrics: %d %.200s", resp.StatusCode, body)
+	}
+	// An unregistered charger is refused at the handshake.
+	req, _ := http.NewRequest("GET", "http://"+d.ocpp+"/ocpp/NOBODY", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Protocol", "ocpp1.6")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		t.Error("unknown charger identity was admitted")
+	}
+	if err := d.stop(syscall.SIGINT); err != nil {
+		t.Errorf("SIGINT shutdown: %v", err)
+	}
+}
+
+func TestDaemonRefusesBadFlags(t *testing.T) {
+	cmd := exec.Command(daemonBinary(t), "--log-format", "xml")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("exit = %v, want 2", err)
+	}
+	if !strings.Contains(string(out), "--log-format") {
+		t.Errorf("error does not name the flag: %s", out)
+	}
+}
+
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

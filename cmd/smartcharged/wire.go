@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+
+	"github.com/smartcharge/smartcharge/apiserver"
+	"github.com/smartcharge/smartcharge/ocppadapter"
+	"github.com/smartcharge/smartcharge/site"
+	"github.com/smartcharge/smartcharge/site/redisstore"
+	"github.com/smartcharge/smartcharge/site/sitefile"
+)
+
+// parts are the daemon's components, wired to one store.
+type parts struct {
+	store *redisstore.Store
+	api   *apiserver.Server
+	ocpp  *ocppadapter.Server
+	log   *slog.Logger
+}
+
+// wire builds the components. This is the only place that knows all of
+// them; each gets what it needs passed in.
+func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Client, reg *prometheus.Registry) (*parts, error) {
+	clock := site.SystemClock{}
+	store := redisstore.New(client, &redisstore.Options{Clock: clock, Logger: log.With("component", "store")})
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	version, err := store.Migrate(mctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	log.Info("store schema", "version", version)
+	for _, f := range cfg.SiteFiles {
+		if err := applySiteFile(mctx, store, f, log); err != nil {
+			return nil, err
+		}
+	}
+	p := &parts{store: store, log: log}
+
+	tokens := make([]apiserver.TokenEntry, 0, len(cfg.File.Tokens))
+	for _, t := range cfg.File.Tokens {
+		tokens = append(tokens, apiserver.TokenEntry{Name: t.Name, SHA256: t.SHA256, Role: apiserver.Role(t.Role), Sites: t.Sites})
+	}
+	p.api = apiserver.New(store, &apiserver.Options{
+		Auth:   apiserver.AuthConfig{Tokens: tokens, InsecureLocal: cfg.InsecureLocal},
+		Clock:  clock,
+		Logger: log.With("component", "api"),
+	})
+
+	if cfg.OCPPListen != "" {
+		events := &eventLog{log: log.With("component", "events")}
+		oc := cfg.File.OCPP
+		srv, err := ocppadapter.NewServer(ocppadapter.Config{
+			Store:               store,
+			Events:              events,
+			Logger:              log.With("component", "ocpp"),
+			Clock:               clock,
+			CallTimeout:         oc.CallTimeout,
+			MeterSampleInterval: oc.MeterSampleInterval,
+			AdmitUnknown:        oc.AdmitUnknown,
+			SecurityProfile:     oc.SecurityProfile,
+			TLSCertFile:         oc.TLSCert,
+			TLSKeyFile:          oc.TLSKey,
+			ClientCAFile:        oc.ClientCA,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ocpp: %w", err)
+		}
+		p.ocpp = srv
+	}
+	return p, nil
+}
+
+// RegisterGRPC adds the API services to gs.
+func (p *parts) RegisterGRPC(gs *grpc.Server) { p.api.Register(gs) }
+
+// GRPCOptions are the server options the API needs (authentication).
+func (p *parts) GRPCOptions() []grpc.ServerOption { return p.api.ServerOptions() }
+
+// OCPPHandler serves /ocpp/{identity}, or nil when OCPP is off.
+func (p *parts) OCPPHandler() http.Handler {
+	if p.ocpp == nil {
+		return nil
+	}
+	return p.ocpp
+}
+
+// OCPPTLS is the OCPP endpoint's TLS configuration (nil: plain ws://).
+func (p *parts) OCPPTLS() (*tls.Config, error) {
+	if p.ocpp == nil {
+		return nil, nil
+	}
+	return p.ocpp.TLSConfig(), nil
+}
+
+// Close stops the components; the store last.
+func (p *parts) Close() {
+	if p.ocpp != nil {
+		_ = p.ocpp.Close()
+	}
+	_ = p.store.Close()
+}
+
+// applySiteFile makes the store hold what a site file says: it creates the
+// site, or brings site, circuits and chargers to what the file says; grid
+// limits in the file are added or updated, others (set at run time by an
+// owner or EMS) are kept.
+func applySiteFile(ctx context.Context, store site.Store, path string, log *slog.Logger) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--site-file: %w", err)
+	}
+	want, err := sitefile.Parse(path, data)
+	if err != nil {
+		return fmt.Errorf("--site-file: %w", err)
+	}
+	id := want.Site.ID
+	if _, err := store.CreateSite(ctx, want); err == nil {
+		log.Info("site created from file", "site", id, "file", path)
+		return nil
+	} else if !errors.Is(err, site.ErrAlreadyExists) {
+		return fmt.Errorf("--site-file %s: %w", path, err)
+	}
+	_, err = store.UpdateConfig(ctx, id, func(c *site.Config) error {
+		limits := want.Limits
+		for _, l := range c.Limits {
+			if !hasLimit(want.Limits, l.ID) {
+				limits = append(limits, l)
+			}
+		}
+		c.Site, c.Circuits, c.Chargers, c.Limits = keepMeta(want.Site, c.Site), want.Circuits, keepPasswords(want.Chargers, c.Chargers), limits
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("--site-file %s: %w", path, err)
+	}
+	log.Info("site updated from file", "site", id, "file", path)
+	return nil
+}
+
+func hasLimit(ls []site.GridLimit, id string) bool {
+	for _, l := range ls {
+		if l.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// keepMeta keeps the stored resource's bookkeeping so an unchanged file
+// changes nothing.
+func keepMeta(want, have site.Site) site.Site {
+	want.Generation, want.CreateTime, want.UpdateTime = have.Generation, have.CreateTime, have.UpdateTime
+	return want
+}
+
+// keepPasswords keeps password hashes set through the API: a site file
+// never carries them.
+func keepPasswords(want, have []site.Charger) []site.Charger {
+	out := append([]site.Charger(nil), want...)
+	for i := range out {
+		for _, h := range have {
+			if h.ID == out[i].ID && out[i].PasswordHash == "" {
+				out[i].PasswordHash = h.PasswordHash
+			}
+		}
+	}
+	return out
+}
+
+// eventLog receives charger events until the control loop is wired: it
+// logs them at debug level.
+type eventLog struct{ log *slog.Logger }
+
+func (e *eventLog) Publish(ev site.Event) {
+	e.log.Debug("charger event", "charger", ev.Charger().String(), "type", fmt.Sprintf("%T", ev))
+}
