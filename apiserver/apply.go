@@ -57,9 +57,6 @@ func (s *siteService) apply(ctx context.Context, req *pb.ApplySiteConfigRequest)
 	if v.Err() != nil {
 		return nil, v
 	}
-	if plan.desired.Site.NominalVoltage == 0 {
-		plan.desired.Site.NominalVoltage = defaultVoltage
-	}
 	if plan.caller, err = authorize(ctx, actWriteConfig, id); err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ func kw(w site.Watts) float64 { return float64(w) / 1000 }
 // watts converts kW to W rounded to mW, so that 1.1 kW is 1100 W exactly
 // and a value read back compares equal to one written from a site file.
 func watts(kw float64) site.Watts {
-	if !finite(kw) {
+	if math.IsNaN(kw) || math.IsInf(kw, 0) {
 		return site.Watts(kw)
 	}
 	return site.Watts(math.Round(kw*1e6) / 1e3)

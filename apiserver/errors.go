@@ -196,29 +196,14 @@ type locator func(kind string, index int) (field string, ok bool)
 
 var violationHead = regexp.MustCompile(`^(site|circuits|chargers|grid_limits|limits)(?:\[(\d+)\])?(?:\.(.*))?$`)
 
-// tailNames renames the store's Go-derived field names to the API's where
-// they differ (units in the name, _time suffixes).
-var tailNames = map[string]string{
-	"power_limit":      "power_limit_kw",
-	"grid_power_limit": "grid_power_limit_kw",
-	"start":            "start_time",
-	"end":              "end_time",
-	"password_hash":    "ocpp_password",
-	"evs_es":           "evses",
-}
-
+// renameTail turns the domain's "id" of a resource (see the site package's
+// Validation section) into the API's "name".
 func renameTail(tail string) string {
-	parts := strings.Split(tail, ".")
-	for i, p := range parts {
-		base, idx, _ := strings.Cut(p, "[")
-		if n, ok := tailNames[base]; ok {
-			if idx != "" {
-				n += "[" + idx
-			}
-			parts[i] = n
-		}
+	head, rest, _ := strings.Cut(tail, ".")
+	if head == "id" || head == "site_id" {
+		return joinField("name", rest)
 	}
-	return strings.Join(parts, ".")
+	return tail
 }
 
 // relocate rewrites the violations of a config-level *site.ValidationError

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+
+	"github.com/smartcharge/smartcharge/site"
 )
 
 // Resource-name patterns (AIP-122). Variables are written {var}.
@@ -23,30 +25,12 @@ const (
 	collGridLimits = "gridLimits"
 )
 
-// maxIDLen is the longest resource ID (an RFC 1034 label).
-const maxIDLen = 63
-
-// validID reports whether id may be a resource ID: 1 to 63 characters of
-// a-z, 0-9 and '-', starting and ending with a letter or digit. IDs end up
-// in store keys and URLs, so nothing else is allowed.
-func validID(id string) bool {
-	if len(id) == 0 || len(id) > maxIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case c == '-' && i > 0 && i < len(id)-1:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validID reports whether id may be a resource ID ([site.ValidResourceID]):
+// IDs end up in store keys and URLs, so nothing else is allowed.
+func validID(id string) bool { return site.ValidResourceID(id) }
 
 // idRule is the rule text for a bad resource ID.
-const idRule = "must be 1 to 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit"
+const idRule = "must be 1 to 63 characters of a-z, 0-9 and '-', start with a letter and not end with '-' (AIP-122)"
 
 // parseName matches name against pattern and returns the values of its
 // variables in order. The error says what is wrong in plain words.

@@ -97,9 +97,6 @@ func (s *siteService) createSite(ctx context.Context, req *pb.CreateSiteRequest)
 		return nil, err
 	}
 	cfg := site.Config{Site: siteFromProto(req.GetSite(), id)}
-	if cfg.Site.NominalVoltage == 0 {
-		cfg.Site.NominalVoltage = defaultVoltage
-	}
 	loc := only("site", 0, "site")
 	if err := validateConfig(&cfg).Err(); err != nil {
 		return nil, relocate(err, &cfg, loc, "site")

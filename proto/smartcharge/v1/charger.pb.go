@@ -179,7 +179,7 @@ type Charger struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name "sites/{site}/chargers/{charger}".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional human-readable name, at most 200 characters.
+	// Optional human-readable name, at most 128 characters.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// Required: the identity the charger presents in its OCPP WebSocket URL;
 	// unique across all sites. 1 to 48 printable ASCII characters without
@@ -190,10 +190,10 @@ type Charger struct {
 	Circuit string `protobuf:"bytes,4,opt,name=circuit,proto3" json:"circuit,omitempty"`
 	// Which grid phase feeds each of the charger's phases.
 	PhaseRotation PhaseRotation `protobuf:"varint,5,opt,name=phase_rotation,json=phaseRotation,proto3,enum=smartcharge.v1.PhaseRotation" json:"phase_rotation,omitempty"`
-	// Required: the EVSEs, numbered from 1 in order.
+	// Required: 1 to 32 EVSEs, numbered from 1 in order.
 	Evses []*Evse `protobuf:"bytes,6,rep,name=evses,proto3" json:"evses,omitempty"`
 	// Input only: the HTTP Basic password for OCPP security profiles 1 and 2,
-	// 16 to 40 characters of a-z A-Z 0-9 * - _ = : + | @ . (OCPP 2.0.1
+	// 16 to 64 characters of a-z A-Z 0-9 * - _ = : + | @ . (OCPP 2.0.1
 	// A00.FR.205 passwordString). The server stores only a salted hash and
 	// never returns it. On update, list "ocpp_password" in update_mask with
 	// an empty value to remove the password.
@@ -334,8 +334,8 @@ type Evse struct {
 	EvseId int32 `protobuf:"varint,1,opt,name=evse_id,json=evseId,proto3" json:"evse_id,omitempty"`
 	// Required: the most the EVSE can give per phase, in A.
 	MaxCurrent float64 `protobuf:"fixed64,2,opt,name=max_current,json=maxCurrent,proto3" json:"max_current,omitempty"`
-	// The least a car can charge with, in A; 0 means the IEC 61851 default
-	// of 6 A. Must not exceed max_current.
+	// The least a car can charge with, in A: 0 (the IEC 61851 default of
+	// 6 A) or 1 A up to max_current. Required when max_current is below 6 A.
 	MinCurrent float64 `protobuf:"fixed64,3,opt,name=min_current,json=minCurrent,proto3" json:"min_current,omitempty"`
 	// 1 or 3: how many phases the EVSE is wired with.
 	Phases int32 `protobuf:"varint,4,opt,name=phases,proto3" json:"phases,omitempty"`

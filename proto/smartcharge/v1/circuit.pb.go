@@ -27,12 +27,13 @@ type Circuit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name "sites/{site}/circuits/{circuit}".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional human-readable name, at most 200 characters.
+	// Optional human-readable name, at most 128 characters.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// Resource name of the parent circuit in the same site, or empty when the
 	// circuit hangs directly on the grid connection.
 	Parent string `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
-	// Required: the circuit's current limit per phase in A (its fuse).
+	// Required: the circuit's current limit per phase in A (its fuse), above
+	// 0 on every phase.
 	Limit *PhaseCurrents `protobuf:"bytes,4,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Optional power limit in kW; 0 means none.
 	PowerLimitKw float64 `protobuf:"fixed64,5,opt,name=power_limit_kw,json=powerLimitKw,proto3" json:"power_limit_kw,omitempty"`

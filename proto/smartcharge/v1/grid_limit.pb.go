@@ -95,17 +95,18 @@ type GridLimit struct {
 	// Required: who set the limit. GRID_LIMIT_SOURCE_CONNECTION is output
 	// only and cannot be set.
 	Source GridLimitSource `protobuf:"varint,2,opt,name=source,proto3,enum=smartcharge.v1.GridLimitSource" json:"source,omitempty"`
-	// Limit per phase in A; 0 on a phase means no limit there.
+	// Limit per phase in A: above 0 on every phase, or unset (all 0) for a
+	// pure power limit.
 	Limit *PhaseCurrents `protobuf:"bytes,3,opt,name=limit,proto3" json:"limit,omitempty"`
-	// Limit on the total power in kW; 0 means none. At least one phase limit
-	// or a power limit is required.
+	// Limit on the total power in kW; 0 means none. Required when limit is
+	// unset.
 	PowerLimitKw float64 `protobuf:"fixed64,4,opt,name=power_limit_kw,json=powerLimitKw,proto3" json:"power_limit_kw,omitempty"`
 	// When the limit starts; unset means always.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// When the limit ends (exclusive); unset means open-ended. Must be after
 	// start_time.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// Why the limit was set, at most 500 characters.
+	// Why the limit was set, at most 256 characters.
 	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Output only: whether the limit is in force now.
 	Active bool `protobuf:"varint,8,opt,name=active,proto3" json:"active,omitempty"`

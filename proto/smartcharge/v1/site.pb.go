@@ -27,16 +27,17 @@ const (
 type Site struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name "sites/{site}". {site} is 1 to 63 characters of a-z, 0-9
-	// and '-', starting and ending with a letter or digit.
+	// and '-', starting with a letter and not ending with '-' (AIP-122).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Optional human-readable name, at most 200 characters.
+	// Optional human-readable name, at most 128 characters.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// Required IANA time zone such as "Europe/Berlin".
+	// IANA time zone such as "Europe/Berlin"; empty means UTC.
 	TimeZone string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
-	// Phase-to-neutral voltage in V used to turn currents into power.
-	// 0 on create means 230 V.
+	// Phase-to-neutral voltage in V used to turn currents into power:
+	// 0 (meaning 230 V) or 100 to 400 V.
 	NominalVoltage float64 `protobuf:"fixed64,4,opt,name=nominal_voltage,json=nominalVoltage,proto3" json:"nominal_voltage,omitempty"`
-	// Required: the grid connection's hard limit per phase in A.
+	// Required: the grid connection's hard limit per phase in A, above 0 on
+	// every phase.
 	GridLimit *PhaseCurrents `protobuf:"bytes,5,opt,name=grid_limit,json=gridLimit,proto3" json:"grid_limit,omitempty"`
 	// Optional limit on the total active power drawn from the grid in kW;
 	// 0 means none.
