@@ -1,7 +1,5 @@
 package scheduler
 
-import "slices"
-
 // maxPasses bounds the admission passes with imbalance limits; a pass that
 // admits nobody ends them earlier (usually the second).
 const maxPasses = 16
@@ -21,11 +19,10 @@ type blocker struct {
 	k    int8 // constraint kind within the node; -1 none
 }
 
-// admit runs the greedy admission over cars (which it sorts into admission
-// order) and returns the per-constraint load of the admitted minimums.
-// Cars under an infeasible node are never admitted.
-func admit(t *tree, cars []car) []float64 {
-	slices.SortFunc(cars, func(a, b car) int { return compareCars(&a, &b) })
+// admit runs the greedy admission over cars in the given order and returns
+// the per-constraint load of the admitted minimums. Cars under an
+// infeasible node are never admitted.
+func admit(t *tree, cars []car, order []int32) []float64 {
 	a := admission{t: t, used: make([]float64, len(t.cap))}
 	hasImb := false
 	for _, m := range t.imbMax {
@@ -40,7 +37,7 @@ func admit(t *tree, cars []car) []float64 {
 	}
 	for pass := 0; pass < passes; pass++ {
 		changed := false
-		for i := range cars {
+		for _, i := range order {
 			c := &cars[i]
 			if c.admitted || t.infeasibleAt[c.node] >= 0 {
 				continue

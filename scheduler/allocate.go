@@ -17,17 +17,18 @@ func Allocate(in Input) (Allocation, error) {
 	cars := classify(&in, &cfg, t, res)
 	out := Allocation{EVSEs: res, Infeasible: t.computeCaps()}
 
-	used := admit(t, cars)
+	order := admissionOrder(cars)
+	used := admit(t, cars, order)
 	t.setImbalanceCaps(used)
 	admitted := make([]*car, 0, len(cars))
-	for i := range cars {
+	for _, i := range order {
 		if cars[i].admitted {
 			admitted = append(admitted, &cars[i])
 		}
 	}
-	x, by, order := waterfill(t, admitted, used)
-	roundDown(x, order, float64(cfg.Step))
-	for i, c := range order {
+	x, by, filled := waterfill(t, admitted, used)
+	roundDown(x, filled, float64(cfg.Step))
+	for i, c := range filled {
 		r := &res[c.idx]
 		r.Limit = Amps(x[i])
 		r.Phases = c.mode.grid
@@ -35,7 +36,7 @@ func Allocate(in Input) (Allocation, error) {
 		r.Load = loadOn(c.mode.grid, x[i])
 		r.Reason = t.limitReason(c, by[i], &in)
 	}
-	applyDeadBand(&in, &cfg, t, order, res)
+	applyDeadBand(&in, &cfg, t, filled, res)
 	pausedReasons(t, cars, res, out.Infeasible)
 	verify(&in, t, res)
 	return out, nil

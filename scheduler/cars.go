@@ -3,6 +3,7 @@ package scheduler
 import (
 	"cmp"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -189,21 +190,43 @@ func (e *EVSE) modes(now time.Time, cfg *Config, m *[2]mode) uint8 {
 	return 2
 }
 
-// compareCars orders cars for admission: held-on cars first, suspended
-// cars last; then priority (higher first), energy received (less first),
-// waiting since (earlier first), ID.
-func compareCars(a, b *car) int {
-	if c := cmp.Compare(a.group, b.group); c != 0 {
-		return c
+// admKey is what orders cars for admission, kept small and free of
+// pointers so that sorting ten thousand of them is cheap.
+type admKey struct {
+	group     uint8
+	w         float64
+	energy    float64
+	waitSince int64
+	car       int32 // index in the cars slice
+}
+
+// admissionOrder returns the cars' indices in admission order: held-on cars
+// first, suspended cars last; then priority (higher first), energy
+// received (less first), waiting since (earlier first), ID.
+func admissionOrder(cars []car) []int32 {
+	keys := make([]admKey, len(cars))
+	for i := range cars {
+		c := &cars[i]
+		keys[i] = admKey{group: c.group, w: c.w, energy: c.energy, waitSince: c.waitSince, car: int32(i)}
 	}
-	if c := cmp.Compare(b.w, a.w); c != 0 {
-		return c
+	slices.SortFunc(keys, func(a, b admKey) int {
+		if a.group != b.group {
+			return cmp.Compare(a.group, b.group)
+		}
+		if a.w != b.w {
+			return cmp.Compare(b.w, a.w)
+		}
+		if a.energy != b.energy {
+			return cmp.Compare(a.energy, b.energy)
+		}
+		if a.waitSince != b.waitSince {
+			return cmp.Compare(a.waitSince, b.waitSince)
+		}
+		return cmp.Compare(cars[a.car].id, cars[b.car].id)
+	})
+	order := make([]int32, len(cars))
+	for i, k := range keys {
+		order[i] = k.car
 	}
-	if c := cmp.Compare(a.energy, b.energy); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.waitSince, b.waitSince); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.id, b.id)
+	return order
 }

@@ -1,8 +1,7 @@
 package scheduler
 
-// event is a moment on the water level at which something happens: a
-// constraint fills up (id >= 0, a constraint index, valid while ver matches)
-// or a car reaches its maximum (id < 0, car -id-1).
+// event is the level at which constraint id fills up, valid while ver
+// matches the constraint's version.
 type event struct {
 	level float64
 	id    int32

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -25,12 +26,8 @@ const (
 type filler struct {
 	t     *tree
 	used  []float64 // per constraint, at level ref
-	slope []float64
-	ref   []float64
-	ver   []int32
-	sat   []bool
+	cs    []consState
 	dirty []int32
-	isDty []bool
 
 	cars     []*car // admitted cars, in preorder of their nodes
 	x        []float64
@@ -40,6 +37,15 @@ type filler struct {
 	pre, size []int32
 	start     []int32 // start[k]: first car at or after preorder position k
 	heap      eventHeap
+}
+
+// consState is the filling state of one constraint.
+type consState struct {
+	slope float64 // load added per unit of level
+	ref   float64 // level at which used is up to date
+	ver   int32   // version of the constraint's newest heap event
+	sat   bool    // full
+	dirty bool    // its slope changed at the present level
 }
 
 // waterfill computes the limits of the admitted cars. used holds the load
@@ -54,9 +60,8 @@ func newFiller(t *tree, admitted []*car, used []float64) *filler {
 	nc := len(t.cap)
 	f := &filler{
 		t: t, used: used,
-		slope: make([]float64, nc), ref: make([]float64, nc),
-		ver: make([]int32, nc), sat: make([]bool, nc), isDty: make([]bool, nc),
-		x: make([]float64, len(admitted)), status: make([]uint8, len(admitted)),
+		cs: make([]consState, nc),
+		x:  make([]float64, len(admitted)), status: make([]uint8, len(admitted)),
 		frozenBy: make([]int32, len(admitted)),
 	}
 	f.pre, f.size = t.preorder()
@@ -88,46 +93,66 @@ func (f *filler) sortByPreorder(admitted []*car) {
 	}
 }
 
-func (f *filler) run() {
-	starts := make([]int32, len(f.cars))
-	for i := range starts {
-		starts[i] = int32(i)
+// levelEvent is a car's start or stop on the water level.
+type levelEvent struct {
+	level float64
+	car   int32
+}
+
+// sortedLevels returns every car's level(i), sorted (ties by car).
+func (f *filler) sortedLevels(level func(c *car) float64) []levelEvent {
+	ev := make([]levelEvent, len(f.cars))
+	for i, c := range f.cars {
+		ev[i] = levelEvent{level: level(c), car: int32(i)}
 	}
-	slices.SortFunc(starts, func(a, b int32) int {
-		if la, lb := f.startLevel(a), f.startLevel(b); la != lb {
-			if la < lb {
-				return -1
-			}
-			return 1
+	slices.SortFunc(ev, func(a, b levelEvent) int {
+		if a.level != b.level {
+			return cmp.Compare(a.level, b.level)
 		}
-		return int(a - b)
+		return cmp.Compare(a.car, b.car)
 	})
-	si := 0
+	return ev
+}
+
+// run processes three streams of events in level order: cars starting
+// (at lo/w) and stopping (at hi/w), both known in advance and sorted, and
+// constraints filling up, which change as cars start and stop and so come
+// from a heap.
+func (f *filler) run() {
+	starts := f.sortedLevels(func(c *car) float64 { return c.lo / c.w })
+	stops := f.sortedLevels(func(c *car) float64 { return c.hi / c.w })
+	si, so := 0, 0
 	for {
-		hl := math.Inf(1)
+		sl, ol, hl := math.Inf(1), math.Inf(1), math.Inf(1)
+		if si < len(starts) {
+			sl = starts[si].level
+		}
+		if so < len(stops) {
+			ol = stops[so].level
+		}
 		if len(f.heap) > 0 {
 			hl = f.heap[0].level
 		}
-		sl := math.Inf(1)
-		if si < len(starts) {
-			sl = f.startLevel(starts[si])
-		}
 		switch {
-		case math.IsInf(hl, 1) && math.IsInf(sl, 1):
+		case math.IsInf(sl, 1) && math.IsInf(ol, 1) && math.IsInf(hl, 1):
 			return
-		case sl <= hl:
-			for si < len(starts) && f.startLevel(starts[si]) == sl {
-				f.startCar(starts[si], sl)
+		case sl <= hl && sl <= ol:
+			for si < len(starts) && starts[si].level == sl {
+				f.startCar(starts[si].car, sl)
 				si++
 			}
 			f.flushDirty(sl)
+		case ol <= hl:
+			if i := stops[so].car; f.status[i] == rising {
+				f.freeze(i, ol, -1)
+				f.x[i] = f.cars[i].hi
+			}
+			so++
 		default:
 			f.handle(f.heap.pop())
 		}
 	}
 }
-
-func (f *filler) startLevel(i int32) float64 { return f.cars[i].lo / f.cars[i].w }
 
 func (f *filler) startCar(i int32, level float64) {
 	c := f.cars[i]
@@ -140,20 +165,11 @@ func (f *filler) startCar(i int32, level float64) {
 	}
 	f.status[i] = rising
 	f.changeSlope(i, level, c.w, true)
-	f.heap.push(event{level: c.hi / c.w, id: -i - 1})
 }
 
 func (f *filler) handle(ev event) {
-	if ev.id < 0 {
-		i := -ev.id - 1
-		if f.status[i] == rising {
-			f.freeze(i, ev.level, -1)
-			f.x[i] = f.cars[i].hi
-		}
-		return
-	}
 	c := ev.id
-	if ev.ver != f.ver[c] || f.sat[c] || f.slope[c] <= 0 {
+	if ev.ver != f.cs[c].ver || f.cs[c].sat || f.cs[c].slope <= 0 {
 		return // stale; a fresh event is pushed when the slope rises
 	}
 	f.advance(c, ev.level)
@@ -168,24 +184,24 @@ func (f *filler) handle(ev event) {
 
 // advance brings constraint c's load to the given level.
 func (f *filler) advance(c int32, level float64) {
-	f.used[c] += f.slope[c] * (level - f.ref[c])
-	f.ref[c] = level
+	f.used[c] += f.cs[c].slope * (level - f.cs[c].ref)
+	f.cs[c].ref = level
 }
 
 // push schedules the level at which c fills up at its present slope.
 func (f *filler) push(c int32, level float64) {
 	f.advance(c, level)
-	if f.slope[c] <= 0 || f.sat[c] {
+	if f.cs[c].slope <= 0 || f.cs[c].sat {
 		return
 	}
-	f.ver[c]++
+	f.cs[c].ver++
 	room := max(0, f.t.cap[c]-f.used[c])
-	f.heap.push(event{level: level + room/f.slope[c], id: c, ver: f.ver[c]})
+	f.heap.push(event{level: level + room/f.cs[c].slope, id: c, ver: f.cs[c].ver})
 }
 
 func (f *filler) flushDirty(level float64) {
 	for _, c := range f.dirty {
-		f.isDty[c] = false
+		f.cs[c].dirty = false
 		f.push(c, level)
 	}
 	f.dirty = f.dirty[:0]
@@ -215,13 +231,13 @@ func (f *filler) changeSlope(i int32, level, dw float64, mark bool) {
 }
 
 func (f *filler) bump(c int32, level, d float64, mark bool) {
-	if !limited(f.t.cap[c]) || f.sat[c] {
+	if !limited(f.t.cap[c]) || f.cs[c].sat {
 		return
 	}
 	f.advance(c, level)
-	f.slope[c] += d
-	if mark && !f.isDty[c] {
-		f.isDty[c] = true
+	f.cs[c].slope += d
+	if mark && !f.cs[c].dirty {
+		f.cs[c].dirty = true
 		f.dirty = append(f.dirty, c)
 	}
 }
@@ -239,7 +255,7 @@ func (f *filler) freeze(i int32, level float64, by int32) {
 
 // saturate marks c full and freezes every car below its node that loads it.
 func (f *filler) saturate(c int32, level float64) {
-	f.sat[c] = true
+	f.cs[c].sat = true
 	n := c / consCount
 	k := c % consCount
 	first, last := f.start[f.pre[n]], f.start[f.pre[n]+f.size[n]]
