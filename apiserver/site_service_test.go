@@ -11,9 +11,6 @@ import (
 	"github.com/smartcharge/smartcharge/site"
 )
 
-// factories lists the stores every end-to-end test runs on.
-func factories() []storeFactory { return append([]storeFactory{memFactory}, redisFactories...) }
-
 // callCase is one call and the code (and bad field) it must give.
 type callCase struct {
 	name  string
@@ -25,7 +22,7 @@ type callCase struct {
 
 // runCases runs each case on a fresh seeded server per store.
 func runCases(t *testing.T, cases []callCase) {
-	for _, f := range factories() {
+	for _, f := range factories(t) {
 		t.Run(f.name, func(t *testing.T) {
 			e := newEnv(t, f, envOpts{})
 			for _, c := range cases {
@@ -156,7 +153,7 @@ func TestSiteServiceBadInput(t *testing.T) {
 }
 
 func TestSiteServiceRoundTrip(t *testing.T) {
-	for _, f := range factories() {
+	for _, f := range factories(t) {
 		t.Run(f.name, func(t *testing.T) {
 			e := newEnv(t, f, envOpts{})
 			ctx := as("admin")
@@ -239,7 +236,7 @@ func changesOf(resp *pb.ApplySiteConfigResponse) map[string]pb.ChangeType {
 }
 
 func TestApplySiteConfig(t *testing.T) {
-	for _, f := range factories() {
+	for _, f := range factories(t) {
 		t.Run(f.name, func(t *testing.T) {
 			e := newEnv(t, f, envOpts{})
 			ctx := as("admin")
