@@ -101,7 +101,7 @@ func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
 // Key layout; see doc.go.
 
-func (s *Store) siteTag(siteID string) string { return s.prefix + ":{site:" + siteID + "}" }
+func (s *Store) siteTag(siteID string) string   { return s.prefix + ":{site:" + siteID + "}" }
 func (s *Store) configKey(siteID string) string { return s.siteTag(siteID) + ":config" }
 func (s *Store) revKey(siteID string) string    { return s.siteTag(siteID) + ":rev" }
 func (s *Store) stateKey(ref site.ChargerRef) string {

@@ -374,7 +374,7 @@ func TestRestartKeepsData(t *testing.T) {
 
 func TestUnavailableAndReconnect(t *testing.T) {
 	srv := redistest.StartServer(t, &redistest.Options{Persistent: true})
-	s := redisstore.New(redis.NewClient(&redis.Options{Addr: srv.Addr, DialTimeout: time.Second, MaxRetries: 1}), nil)
+	s := redisstore.New(redis.NewClient(&redis.Options{Addr: srv.Addr, DialTimeout: time.Second, MaxRetries: -1}), nil)
 	defer s.Close()
 	ctx := t.Context()
 	if _, err := s.CreateSite(ctx, storetest.Config("alpha")); err != nil {
