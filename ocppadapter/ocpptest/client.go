@@ -130,7 +130,7 @@ func (c *Client) readLoop() {
 		}
 		f, ferr := ocppadapter.ParseFrame(data)
 		if ferr != nil {
-			f = ocppadapter.Frame{Type: ferr.Type, ID: ferr.ID}
+			f = lenientFrame(data, ferr)
 			if f.Type == 0 {
 				continue
 			}
@@ -246,4 +246,19 @@ func (c *Client) RawCall(ctx context.Context, id string, data []byte) (ocppadapt
 // Send writes data without waiting for an answer.
 func (c *Client) Send(ctx context.Context, data []byte) error {
 	return c.WS.Write(ctx, websocket.MessageText, data)
+}
+
+// lenientFrame salvages what it can of a frame the strict parser refused
+// (such as a CALLERROR echoing an over-long message id).
+func lenientFrame(data []byte, ferr *ocppadapter.FrameError) ocppadapter.Frame {
+	f := ocppadapter.Frame{Type: ferr.Type, ID: ferr.ID}
+	var parts []json.RawMessage
+	if json.Unmarshal(data, &parts) != nil {
+		return f
+	}
+	if f.Type == ocppadapter.TypeCallError && len(parts) >= 4 {
+		_ = json.Unmarshal(parts[2], &f.ErrorCode)
+		_ = json.Unmarshal(parts[3], &f.ErrorDescription)
+	}
+	return f
 }
