@@ -117,9 +117,26 @@ func add(m *yaml.Node, key string, v *yaml.Node) {
 func scalar(tag, v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: v} }
 
 func (w *writer) str(m *yaml.Node, key, v string) {
-	if v != "" {
-		add(m, key, scalar("!!str", v))
+	if v == "" {
+		return
 	}
+	n := scalar("!!str", v)
+	if needsQuotes(v) {
+		// Block styles, which the encoder picks for text with line
+		// breaks, do not survive leading tabs and similar; double quotes
+		// with escapes always do.
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	add(m, key, n)
+}
+
+func needsQuotes(s string) bool {
+	if strings.TrimSpace(s) != s {
+		return true
+	}
+	return strings.ContainsFunc(s, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 || r == 0xfeff
+	})
 }
 
 func (w *writer) boolean(m *yaml.Node, key string, v bool) {

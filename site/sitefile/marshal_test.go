@@ -3,6 +3,7 @@ package sitefile
 import (
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -302,6 +303,27 @@ func TestMarshalExamplesStable(t *testing.T) {
 			}
 			if !reflect.DeepEqual(again, c) {
 				t.Errorf("round trip changed %s:\n%s", name, data)
+			}
+		})
+	}
+}
+
+// TestMarshalTrickyStrings: texts YAML would read differently, or whose
+// block style the YAML library cannot read back (found by rapid: "\t\n").
+func TestMarshalTrickyStrings(t *testing.T) {
+	for _, s := range []string{"\t\n", " lead", "trail ", "a\nb", "line\r\n", "\u0085x", "x\u2028y", "123", "true", "~", "null", "- x", "a: b", "#c", "'q'", "\"dq\"", "é ☀"} {
+		t.Run(strconv.Quote(s), func(t *testing.T) {
+			c := site.Config{Site: site.Site{ID: "s", DisplayName: s, TimeZone: s}, Limits: []site.GridLimit{{SiteID: "s", ID: s, Source: site.SourceEMS, Reason: s}}}
+			data, err := Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeOnly(data)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, data)
+			}
+			if !reflect.DeepEqual(got, c) {
+				t.Errorf("got %+v\nfile:\n%s", got, data)
 			}
 		})
 	}

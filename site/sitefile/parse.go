@@ -95,6 +95,46 @@ func (d *decoder) validate(c site.Config) {
 		f := File{Name: d.file, idx: d.idx}
 		d.errs = append(d.errs, f.At(fv.Field, fv.Rule))
 	}
+	d.errs = mergePhases(d.errs)
+}
+
+// mergePhases turns three equal errors about l1_a, l2_a and l3_a of a limit
+// given as one value (limit_a: 120) into one error about that value.
+func mergePhases(errs []FieldError) []FieldError {
+	type key struct {
+		line, col int
+		prefix    string
+		msg       string
+	}
+	count := map[key]int{}
+	keyOf := func(e FieldError) (key, bool) {
+		for _, ph := range phaseKeys {
+			if p, ok := strings.CutSuffix(e.Field, "."+ph); ok {
+				return key{e.Line, e.Column, p, e.Msg}, true
+			}
+		}
+		return key{}, false
+	}
+	for _, e := range errs {
+		if k, ok := keyOf(e); ok {
+			count[k]++
+		}
+	}
+	out := errs[:0:0]
+	done := map[key]bool{}
+	for _, e := range errs {
+		k, ok := keyOf(e)
+		if !ok || count[k] != len(phaseKeys) {
+			out = append(out, e)
+			continue
+		}
+		if !done[k] {
+			done[k] = true
+			e.Field = k.prefix + "_a"
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // coveredByStructural reports whether a structural error was already

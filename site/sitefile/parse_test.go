@@ -245,7 +245,9 @@ func TestParseErrors(t *testing.T) {
 		{"validation: circuit above parent", minimalSite + "circuits:\n  - id: a\n    limit_a: 40\n  - id: b\n    parent: a\n    limit:\n      l1_a: 32\n      l2_a: 63\n      l3_a: 32\n",
 			[]wantErr{{11, "circuits[1].limit.l2_a", "must not exceed"}}},
 		{"validation: shorthand limit above grid", minimalSite + "circuits:\n  - id: a\n    limit_a: 63\n",
-			[]wantErr{{6, "circuits[0].limit.l1_a", "must not exceed"}, {6, "circuits[0].limit.l2_a", "must not exceed"}, {6, "circuits[0].limit.l3_a", "must not exceed"}}},
+			[]wantErr{{6, "circuits[0].limit_a", "must not exceed"}}},
+		{"validation: per-phase errors stay apart when they differ", minimalSite + "circuits:\n  - id: a\n    limit: {l1_a: 63, l2_a: 40, l3_a: 70}\n",
+			[]wantErr{{6, "circuits[0].limit.l1_a", "got 63"}, {6, "circuits[0].limit.l3_a", "got 70"}}},
 		{"validation: unknown circuit", minimalSite + "chargers:\n  - id: c\n    ocpp_identity: C\n    circuit: nowhere\n    evse_count: 1\n    max_current_a: 16\n    phases: 3\n",
 			[]wantErr{{7, "chargers[0].circuit", "no circuit"}}},
 		{"validation: duplicate identity", minimalSite + "chargers:\n  - id: a\n    ocpp_identity: C\n    evse_count: 1\n    max_current_a: 16\n    phases: 3\n" +
