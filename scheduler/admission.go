@@ -77,11 +77,11 @@ func (a *admission) fits(node int32, grid PhaseSet, x float64) blocker {
 	for n := node; n >= 0; n = t.parent[n] {
 		c := int(n) * consCount
 		for p := range 3 {
-			if grid&(1<<p) != 0 && a.used[c+consPhase+p]+x > t.cap[c+consPhase+p] {
+			if grid&(1<<p) != 0 && a.used[c+consPhase+p]+x > t.cap[c+consPhase+p]-eps {
 				return blocker{node: n, k: int8(consPhase + p)}
 			}
 		}
-		if a.used[c+consPower]+nph*x > t.cap[c+consPower] {
+		if a.used[c+consPower]+nph*x > t.cap[c+consPower]-eps {
 			return blocker{node: n, k: consPower}
 		}
 		if grid != AllPhases && limited(t.imbMax[n]) {

@@ -26,8 +26,10 @@ func Allocate(in Input) (Allocation, error) {
 			admitted = append(admitted, &cars[i])
 		}
 	}
-	x, by, filled := waterfill(t, admitted, used)
+	f := waterfill(t, admitted, used)
+	x, by, filled := f.x, f.frozenBy, f.cars
 	roundDown(x, filled, float64(cfg.Step))
+	f.repair(float64(cfg.Step))
 	for i, c := range filled {
 		r := &res[c.idx]
 		r.Limit = Amps(x[i])
@@ -46,9 +48,9 @@ func Allocate(in Input) (Allocation, error) {
 // minimum (which was admitted as it is) and never above its maximum.
 func roundDown(x []float64, cars []*car, step float64) {
 	for i, c := range cars {
-		// The tiny bias keeps 6.1 from becoming 6.0 through 6.1/0.1 =
-		// 60.999...; eps in every capacity absorbs it.
-		r := math.Floor(x[i]/step+1e-9) * step
+		// The tiny bias keeps 16 from becoming 15.9 through float noise
+		// (16/0.1 = 159.99...); repair takes back the little it may add.
+		r := math.Floor(x[i]/step+1e-6) * step
 		x[i] = min(max(r, c.lo), c.hi)
 	}
 }

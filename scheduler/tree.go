@@ -13,9 +13,11 @@ const (
 	consCount = 7
 )
 
-// eps is kept free on every constraint on top of the safety margin, so
-// that float rounding in sums can never take a total over a limit.
-const eps = 1e-5
+// eps is kept free when admitting minimums (and keeping old limits in the
+// dead band), so that float rounding in sums of values that cannot be
+// lowered never takes a total over a limit. Values that can be lowered are
+// checked exactly after rounding (see repair).
+const eps = 1e-6
 
 // limited reports whether a capacity limits at all (is not +Inf).
 func limited(x float64) bool { return x < math.MaxFloat64 }
@@ -37,7 +39,7 @@ type tree struct {
 	// limit[n][p], -1 if the node's own limit does.
 	extSrc [][3]int32
 	imbMax []float64 // max imbalance, +Inf if none
-	// cap is the room for our load per constraint (limit - base - eps);
+	// cap is the room for our load per constraint (limit - base);
 	// +Inf when the constraint does not limit.
 	cap []float64
 	// infeasibleAt[n] is the index in Allocation.Infeasible of the
@@ -134,7 +136,7 @@ func (t *tree) computeCaps() []Infeasibility {
 		}
 		room[consPower] = t.power[n] - sum
 		for k := range 4 {
-			t.cap[c+k] = room[k] - eps
+			t.cap[c+k] = room[k]
 			if room[k] < 0 {
 				if t.infeasibleAt[n] < 0 {
 					t.infeasibleAt[n] = int32(len(inf))

@@ -50,10 +50,10 @@ type consState struct {
 
 // waterfill computes the limits of the admitted cars. used holds the load
 // of their minimums per constraint (from admission); it is taken over.
-func waterfill(t *tree, admitted []*car, used []float64) (x []float64, frozenBy []int32, order []*car) {
+func waterfill(t *tree, admitted []*car, used []float64) *filler {
 	f := newFiller(t, admitted, used)
 	f.run()
-	return f.x, f.frozenBy, f.cars
+	return f
 }
 
 func newFiller(t *tree, admitted []*car, used []float64) *filler {
@@ -295,7 +295,7 @@ func (t *tree) setImbalanceCaps(used []float64) {
 			lmin = min(lmin, t.base[n][p]+used[c+consImb+p])
 		}
 		for p := range 3 {
-			t.cap[c+consImb+p] = lmin + t.imbMax[n] - t.base[n][p] - eps
+			t.cap[c+consImb+p] = lmin + t.imbMax[n] - t.base[n][p]
 		}
 	}
 }
