@@ -55,14 +55,22 @@ func car(id string, node int, opts ...func(*scheduler.EVSE)) scheduler.EVSE {
 }
 
 func state(s scheduler.State) func(*scheduler.EVSE) { return func(e *scheduler.EVSE) { e.State = s } }
-func maxA(a scheduler.Amps) func(*scheduler.EVSE)   { return func(e *scheduler.EVSE) { e.MaxCurrent = a } }
-func carMax(a scheduler.Amps) func(*scheduler.EVSE) { return func(e *scheduler.EVSE) { e.CarMaxCurrent = a } }
-func carMin(a scheduler.Amps) func(*scheduler.EVSE) { return func(e *scheduler.EVSE) { e.CarMinCurrent = a } }
-func prio(w float64) func(*scheduler.EVSE)          { return func(e *scheduler.EVSE) { e.Priority = w } }
+func maxA(a scheduler.Amps) func(*scheduler.EVSE) {
+	return func(e *scheduler.EVSE) { e.MaxCurrent = a }
+}
+func carMax(a scheduler.Amps) func(*scheduler.EVSE) {
+	return func(e *scheduler.EVSE) { e.CarMaxCurrent = a }
+}
+func carMin(a scheduler.Amps) func(*scheduler.EVSE) {
+	return func(e *scheduler.EVSE) { e.CarMinCurrent = a }
+}
+func prio(w float64) func(*scheduler.EVSE) { return func(e *scheduler.EVSE) { e.Priority = w } }
 func energy(wh scheduler.WattHours) func(*scheduler.EVSE) {
 	return func(e *scheduler.EVSE) { e.Energy = wh }
 }
-func phases(s scheduler.PhaseSet) func(*scheduler.EVSE) { return func(e *scheduler.EVSE) { e.CarPhases = s } }
+func phases(s scheduler.PhaseSet) func(*scheduler.EVSE) {
+	return func(e *scheduler.EVSE) { e.CarPhases = s }
+}
 func rotation(r scheduler.Rotation) func(*scheduler.EVSE) {
 	return func(e *scheduler.EVSE) { e.Rotation = r }
 }
