@@ -418,7 +418,7 @@ func TestGridLimitService(t *testing.T) {
 		}, code: codes.AlreadyExists},
 		{name: "update/ok", call: func(ctx context.Context, e *env) error {
 			g, err := e.limits.UpdateGridLimit(ctx, &pb.UpdateGridLimitRequest{
-				GridLimit: &pb.GridLimit{Name: "sites/alpha/gridLimits/dso", Reason: "new reason", EndTime: timestamppb.New(t0.Add(time.Minute))},
+				GridLimit:  &pb.GridLimit{Name: "sites/alpha/gridLimits/dso", Reason: "new reason", EndTime: timestamppb.New(t0.Add(time.Minute))},
 				UpdateMask: mask("reason", "end_time")})
 			if err == nil && (g.GridLimit.Reason != "new reason" || g.GridLimit.Limit.L1 != 50 || !g.GridLimit.Active) {
 				t.Errorf("UpdateGridLimit = %v", g.GridLimit)
