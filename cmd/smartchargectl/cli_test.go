@@ -255,6 +255,11 @@ func TestPrintError(t *testing.T) {
 		{"site file", &sitefile.Error{Errors: []sitefile.FieldError{{File: "f.yaml", Line: 2, Column: 3, Field: "site.id", Msg: "bad"}}},
 			"error: the site file has 1 problem; nothing was applied:\n  f.yaml:2:3: site.id: bad\n"},
 		{"other", errors.New("boom"), "error: boom\n"},
+		{"precondition said once", func() error {
+			st, _ := status.New(codes.FailedPrecondition, "sites/x: the site still has 5 chargers").WithDetails(&errdetails.PreconditionFailure{
+				Violations: []*errdetails.PreconditionFailure_Violation{{Subject: "sites/x", Description: "the site still has 5 chargers"}}})
+			return st.Err()
+		}(), "error: FAILED_PRECONDITION: sites/x: the site still has 5 chargers\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -274,7 +274,7 @@ func TestEndToEnd(t *testing.T) {
 			"--l2", "45", "--l3", "45", "--until", "2026-12-01T20:00:00+01:00", "--reason", "heat pumps")
 		mustContain(t, "limit set", out, "sites/demo-depot/gridLimits/ems-peak created", "40/45/45", "heat pumps")
 		out = c.ok("limit", "show", "--site", "demo-depot")
-		mustContain(t, "limit show", out, "L1     40 A   ems-peak", "L2     45 A   ems-peak", "heat pumps",
+		mustContain(t, "limit show", out, "  L1     40 A   ems-peak", "  L2     45 A   ems-peak", "heat pumps",
 			"2026-12-01T20:00:00+01:00", "Active grid limits", "dso-evening-peak")
 		out = c.ok("limit", "set", "--site", "demo-depot", "--id", "ems-peak", "--source", "ems", "--limit-a", "30")
 		mustContain(t, "limit set again", out, "ems-peak replaced")

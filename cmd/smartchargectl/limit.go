@@ -201,7 +201,7 @@ func runLimitShow(ctx context.Context, a *app, args []string) error {
 		}
 		loc := siteLocation(ctx, c, id)
 		fmt.Fprintf(a.stdout, "Limit in force at sites/%s at %s:\n", id, when(eff.GetEvaluateTime(), loc))
-		if err := effectiveTable(a.stdout, eff, loc); err != nil {
+		if err := effectiveTable(indent(a.stdout), eff, loc); err != nil {
 			return err
 		}
 		if len(eff.GetActiveGridLimits()) == 0 {

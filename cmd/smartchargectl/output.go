@@ -241,7 +241,9 @@ func printStatus(w io.Writer, st *status.Status, file *sitefile.File) {
 			}
 		case *errdetails.PreconditionFailure:
 			for _, v := range d.GetViolations() {
-				fmt.Fprintf(w, "  %s: %s\n", v.GetSubject(), v.GetDescription())
+				if !strings.Contains(msg, v.GetDescription()) {
+					fmt.Fprintf(w, "  %s: %s\n", v.GetSubject(), v.GetDescription())
+				}
 			}
 		case *errdetails.ErrorInfo:
 			if d.GetReason() != "" {

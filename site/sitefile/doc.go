@@ -24,10 +24,15 @@
 // Validation errors name fields by path; Parse keeps an index from path to
 // the position of the node it read, so each is reported at its line.
 //
+// Three equal errors about l1_a, l2_a and l3_a of a limit given as one
+// value are reported once, about that value.
+//
 // # Use
 //
 // Call [Parse] on the file's bytes and pass the result to the store or the
-// API; it has passed validation. Generations, times and password hashes are
+// API; it has passed validation. [ParseFile] also keeps the positions, so
+// that errors found later about the same configuration (a server's field
+// violations) can be reported at their line with [File.At]. Generations, times and password hashes are
 // not part of the file and are left zero. [Marshal] writes a Config back in
 // the same format, so that Parse(Marshal(c)) gives c again (apart from those
 // fields).
