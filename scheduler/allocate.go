@@ -29,7 +29,7 @@ func Allocate(in Input) (Allocation, error) {
 	f := waterfill(t, admitted, used)
 	x, by, filled := f.x, f.frozenBy, f.cars
 	roundDown(x, filled, float64(cfg.Step))
-	f.repair(float64(cfg.Step))
+	tot := f.repair(float64(cfg.Step))
 	for i, c := range filled {
 		r := &res[c.idx]
 		r.Limit = Amps(x[i])
@@ -38,7 +38,7 @@ func Allocate(in Input) (Allocation, error) {
 		r.Load = loadOn(c.mode.grid, x[i])
 		r.Reason = t.limitReason(c, by[i], &in)
 	}
-	applyDeadBand(&in, &cfg, t, filled, res)
+	applyDeadBand(&in, &cfg, t, filled, res, tot)
 	pausedReasons(t, cars, res, out.Infeasible)
 	verify(&in, t, res)
 	return out, nil

@@ -6,16 +6,12 @@ import "math"
 // less than the dead band, as long as keeping it breaks no constraint: the
 // change is checked against the loads with every other car at its new
 // limit (and the cars kept so far at their old ones). Cars are taken in
-// preorder, which is deterministic.
-func applyDeadBand(in *Input, cfg *Config, t *tree, cars []*car, res []Result) {
+// preorder, which is deterministic. tot holds the per-constraint totals of
+// the new limits; it is updated.
+func applyDeadBand(in *Input, cfg *Config, t *tree, cars []*car, res []Result, tot []float64) {
 	band := float64(cfg.DeadBand)
 	if band <= 0 {
 		return
-	}
-	tot := make([]float64, len(t.cap))
-	for _, c := range cars {
-		r := &res[c.idx]
-		addLoad(t, tot, c.node, c.mode.grid, float64(r.Limit))
 	}
 	a := admission{t: t, used: tot}
 	for _, c := range cars {

@@ -6,7 +6,8 @@ package scheduler
 // admission placed with margin) until it fits. Lowering only ever reduces
 // loads; for imbalance it can only lower the lowest phase down to what the
 // imbalance caps assumed (the minimums), so no other constraint breaks.
-func (f *filler) repair(step float64) {
+// It returns the per-constraint totals of the repaired limits.
+func (f *filler) repair(step float64) []float64 {
 	t := f.t
 	tot := make([]float64, len(t.cap))
 	for i, c := range f.cars {
@@ -29,4 +30,5 @@ func (f *filler) repair(step float64) {
 			addLoad(t, tot, car.node, car.mode.grid, -d)
 		}
 	}
+	return tot
 }

@@ -63,6 +63,8 @@ func newFiller(t *tree, admitted []*car, used []float64) *filler {
 		cs: make([]consState, nc),
 		x:  make([]float64, len(admitted)), status: make([]uint8, len(admitted)),
 		frozenBy: make([]int32, len(admitted)),
+		heap:     make(eventHeap, 0, len(admitted)+len(t.parent)),
+		dirty:    make([]int32, 0, 64),
 	}
 	f.pre, f.size = t.preorder()
 	f.sortByPreorder(admitted)
