@@ -391,6 +391,12 @@ func TestAllocate(t *testing.T) {
 			want:  map[string]want{"a": {limit: 0, code: scheduler.ReasonNoRoom}},
 		},
 		{
+			desc:  "phase switching: a paused car keeps its phase mode",
+			nodes: []scheduler.Node{grid(63, other(60, 60, 60))},
+			evses: []scheduler.EVSE{car("a", 0, switchable(true, 10*min))},
+			want:  map[string]want{"a": {limit: 0, code: scheduler.ReasonNoRoom, onePhase: true}},
+		},
+		{
 			desc:  "phase switching: back to three phases when the minimum fits",
 			nodes: []scheduler.Node{grid(63)},
 			evses: []scheduler.EVSE{car("a", 0, switchable(true, 10*min))},

@@ -50,6 +50,8 @@ func classify(in *Input, cfg *Config, t *tree, res []Result) []car {
 		r := &res[i]
 		r.ID = e.ID
 		r.Reason.Node = -1
+		// A paused EVSE keeps its phase mode: no switch without need.
+		r.OnePhase = e.Switch.Capable && e.Switch.OnePhase
 		switch e.State {
 		case StateNoCar:
 			r.Reason.Code = ReasonNoCar

@@ -19,7 +19,7 @@ type Result struct {
 	// Phases is the set of grid phases the EVSE is counted on.
 	Phases PhaseSet
 	// OnePhase is set when an EVSE that can switch phases is to charge on
-	// one phase (charger L1).
+	// one phase (charger L1); a paused EVSE keeps its present mode.
 	OnePhase bool
 	// Load is what the EVSE is counted at on each grid phase.
 	Load PhaseCurrents
