@@ -7,14 +7,17 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 
 	"github.com/smartcharge/smartcharge/apiserver"
@@ -40,16 +43,56 @@ const testToken = "tok-admin-e2e"
 // on 2026-12-01, +01:00).
 var evening = time.Date(2026, 12, 1, 18, 0, 0, 0, time.FixedZone("CET", 3600))
 
-// startServer runs the real gRPC API server on the Redis store (on an
-// in-process miniredis) on 127.0.0.1, and returns its address.
-func startServer(t *testing.T) string {
+// startRedis runs a real redis-server on a free loopback port for the
+// test, without persistence, and returns a client for it.
+func startRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not installed (apt-get install redis-server)")
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(lis.Addr().(*net.TCPAddr).Port)
+	lis.Close()
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port})
+	deadline := time.Now().Add(5 * time.Second)
+	for rdb.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on port %s did not start", port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return rdb
+}
+
+// startServer runs the real gRPC API server on the Redis store on
+// 127.0.0.1, and returns its address. The store is on a real redis-server,
+// or with embedded on an in-process miniredis.
+func startServer(t *testing.T, embedded bool) string {
 	t.Helper()
 	ctx := context.Background()
 	clock := &fixedClock{t: evening}
 	log := slog.New(slog.DiscardHandler)
-	store, err := redisstore.NewEmbedded(&redisstore.Options{Clock: clock, Logger: log})
-	if err != nil {
-		t.Fatal(err)
+	opts := &redisstore.Options{Clock: clock, Logger: log}
+	var store *redisstore.Store
+	if embedded {
+		var err error
+		if store, err = redisstore.NewEmbedded(opts); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		store = redisstore.New(startRedis(t), opts)
 	}
 	t.Cleanup(func() { store.Close() })
 	if _, err := store.Migrate(ctx); err != nil {
@@ -147,7 +190,17 @@ const demo = "../../examples/demo-depot.yaml"
 // store: apply (twice, idempotent), get, describe, limit set/show,
 // delete, JSON and YAML output, and refused site files.
 func TestEndToEnd(t *testing.T) {
-	c := ctl{t: t, addr: startServer(t)}
+	for _, tt := range []struct {
+		name     string
+		embedded bool
+	}{{"redis-server", false}, {"miniredis", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			endToEnd(t, ctl{t: t, addr: startServer(t, tt.embedded)})
+		})
+	}
+}
+
+func endToEnd(t *testing.T, c ctl) {
 
 	t.Run("apply creates everything", func(t *testing.T) {
 		out := c.ok("apply", "-f", demo)
