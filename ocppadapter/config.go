@@ -56,8 +56,10 @@ type Config struct {
 	// SkipCapabilityRead turns off reading capabilities and setting meter
 	// sampling after a boot (for tests that script every CALL).
 	SkipCapabilityRead bool
-	// ValidateOutgoing checks every CALL the adapter sends against the
-	// schema before sending (a debugging aid; tests turn it on).
+	// ValidateOutgoing checks every CALL and CALLRESULT the adapter sends
+	// against the schema before sending; a CALL that fails is not sent,
+	// a CALLRESULT that fails becomes an InternalError (a debugging aid;
+	// tests turn it on).
 	ValidateOutgoing bool
 
 	// SecurityProfile is the OCPP security profile: 0 none (trusted

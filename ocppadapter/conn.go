@@ -257,7 +257,7 @@ func (c *conn) handleCall(ctx context.Context, f Frame) {
 		c.sendError(ctx, f.ID, cerr)
 		return
 	}
-	if err := c.sendResult(ctx, f.ID, resp); err != nil {
+	if err := c.sendResult(ctx, f.ID, f.Action, resp); err != nil {
 		c.log.Warn("ocpp: cannot send CALLRESULT", "action", f.Action, "err", err)
 		return
 	}
@@ -315,12 +315,19 @@ func (c *conn) write(ctx context.Context, frame []byte) error {
 	return c.ws.Write(ctx, websocket.MessageText, frame)
 }
 
-func (c *conn) sendResult(ctx context.Context, id string, resp any) error {
+func (c *conn) sendResult(ctx context.Context, id, action string, resp any) error {
 	buf := getBuf()
 	defer putBuf(buf)
 	payload, err := json.Marshal(resp)
 	if err != nil {
 		return fmt.Errorf("ocppadapter: encode answer: %w", err)
+	}
+	if c.srv.cfg.ValidateOutgoing {
+		if cerr := c.schemas.validate(action, dirConf, payload); cerr != nil {
+			c.log.Error("ocpp: our answer breaks the schema", "action", action, "err", cerr)
+			c.sendError(ctx, id, &CallError{Code: CodeInternalError, Description: "central system built an invalid answer: " + cerr.Description})
+			return nil
+		}
 	}
 	frame := AppendCallResult(buf.AvailableBuffer(), id, payload)
 	return c.write(ctx, frame)

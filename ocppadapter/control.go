@@ -421,3 +421,16 @@ func HashPassword(password string) (string, error) { return site.HashPassword(pa
 // CheckPassword reports whether password matches a hash made by
 // HashPassword, in constant time.
 func CheckPassword(hash, password string) (bool, error) { return site.CheckPassword(hash, password) }
+
+// getChargingProfiles201 builds a 2.0.1 GetChargingProfiles request; the
+// charger answers with ReportChargingProfiles CALLs.
+func getChargingProfiles201(requestID, evse int, p site.ProfilePurpose) getProfilesReq201 {
+	m := getProfilesReq201{RequestID: requestID}
+	if evse > 0 {
+		m.EvseID = optInt(evse)
+	}
+	if p != 0 {
+		m.Criteria.Purpose = purpose201(p)
+	}
+	return m
+}

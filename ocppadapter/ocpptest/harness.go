@@ -20,8 +20,10 @@ type Options struct {
 	// Password, if set, is hashed onto every charger.
 	Password string
 	// Config is passed to the server; Store, Events and Logger are
-	// filled in when nil.
-	Config ocppadapter.Config
+	// filled in when nil, and ValidateOutgoing is turned on unless
+	// NoOutgoingValidation is set.
+	Config               ocppadapter.Config
+	NoOutgoingValidation bool
 }
 
 // Harness is a running adapter on 127.0.0.1 with an in-memory store.
@@ -62,6 +64,7 @@ func Start(t testing.TB, opts Options) *Harness {
 		}
 	}
 	h.Store = cfg.Store
+	cfg.ValidateOutgoing = !opts.NoOutgoingValidation
 	if cfg.Events == nil {
 		h.Events = NewRecorder()
 		cfg.Events = h.Events
