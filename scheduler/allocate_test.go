@@ -450,10 +450,10 @@ func TestAllocate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := schedtest.CheckLimits(&in, &out); err != nil {
+			if err := schedtest.CheckLimits(in, out); err != nil {
 				t.Errorf("rule 1: %v", err)
 			}
-			if err := schedtest.CheckBounds(&in, &out); err != nil {
+			if err := schedtest.CheckBounds(in, out); err != nil {
 				t.Errorf("bounds: %v", err)
 			}
 			for i, e := range in.EVSEs {

@@ -30,10 +30,10 @@ func TestPropertyLimitsAndBounds(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		in := schedtest.InputGen(8, 16).Draw(t, "input")
 		out := allocate(t, in)
-		if err := schedtest.CheckLimits(&in, &out); err != nil {
+		if err := schedtest.CheckLimits(in, out); err != nil {
 			t.Fatalf("rule 1 broken:\n%v", err)
 		}
-		if err := schedtest.CheckBounds(&in, &out); err != nil {
+		if err := schedtest.CheckBounds(in, out); err != nil {
 			t.Fatalf("bounds broken:\n%v", err)
 		}
 	})
@@ -156,10 +156,10 @@ func TestSiteGenerator(t *testing.T) {
 		for seed := range uint64(3) {
 			in := schedtest.Site(n, seed)
 			out := allocate(t, in)
-			if err := schedtest.CheckLimits(&in, &out); err != nil {
+			if err := schedtest.CheckLimits(in, out); err != nil {
 				t.Fatalf("n=%d seed=%d: %v", n, seed, err)
 			}
-			if err := schedtest.CheckBounds(&in, &out); err != nil {
+			if err := schedtest.CheckBounds(in, out); err != nil {
 				t.Fatalf("n=%d seed=%d: %v", n, seed, err)
 			}
 		}

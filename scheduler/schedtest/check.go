@@ -151,7 +151,8 @@ func spread(l [3]float64) float64 { return max(l[0], l[1], l[2]) - min(l[0], l[1
 // EVSEs must be counted at what they may draw on all wired phases. Every
 // node whose base load alone breaks a limit must be reported infeasible.
 // It returns every breach found, joined.
-func CheckLimits(in *scheduler.Input, out *scheduler.Allocation) error {
+func CheckLimits(inV scheduler.Input, outV scheduler.Allocation) error {
+	in, out := &inV, &outV
 	if len(out.EVSEs) != len(in.EVSEs) {
 		return fmt.Errorf("got %d results for %d EVSEs", len(out.EVSEs), len(in.EVSEs))
 	}
@@ -244,7 +245,8 @@ func Modes(e *scheduler.EVSE) []scheduler.PhaseSet {
 // its [min, max], that it is counted at its limit on a set of phases it may
 // draw on, that EVSEs without a car or faulted get 0, and that nothing is
 // paused by the scheduler's last-resort safety check.
-func CheckBounds(in *scheduler.Input, out *scheduler.Allocation) error {
+func CheckBounds(inV scheduler.Input, outV scheduler.Allocation) error {
+	in, out := &inV, &outV
 	var errs []error
 	for i := range in.EVSEs {
 		e := &in.EVSEs[i]
