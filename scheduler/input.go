@@ -56,10 +56,12 @@ type Node struct {
 	// PowerLimit is a limit on the total active power through the node;
 	// 0 means none.
 	PowerLimit Watts
-	// OtherLoad is the measured load through the node that is not EV
-	// charging we control, per grid phase; negative when PV feeds in.
-	// It includes the other load of the node's children: the caller gives
-	// what flows through this node's meter or fuse, not a delta.
+	// OtherLoad is the measured load through the node that is not drawn
+	// by any EVSE of Input.EVSEs, per grid phase; negative when PV feeds
+	// in. Offline and uncontrollable EVSEs are counted separately (at what
+	// they may draw), so their draw must not be in it either. It includes
+	// the other load of the node's children: the caller gives what flows
+	// through this node's meter or fuse, not a delta.
 	OtherLoad PhaseCurrents
 	// MaxImbalance is the most the per-phase currents through the node may
 	// differ; 0 means no limit.
