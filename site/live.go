@@ -108,6 +108,10 @@ type ChargerState struct {
 	// NextTransactionID is the last integer transaction id handed out to
 	// this charger (OCPP 1.6 StartTransaction).
 	NextTransactionID int64
+	// Loop is the control loop's state of the charger (profiles sent and
+	// accepted, learnt car phases, compliance); nil until the loop manages
+	// it. Only the loop writes it; see loopstate.go.
+	Loop *ChargerLoopState `json:",omitempty"`
 }
 
 // MeterSample is one reading of a meter. Fields not reported are nil.

@@ -1,0 +1,16 @@
+// Package fallback computes the static fallback limit of every EVSE of a
+// site: the limit its charger applies on its own when it loses the control
+// loop (a TxDefault profile at the lowest stack level without a duration).
+//
+// Fallbacks are safe on their own: whatever subset of chargers falls back,
+// for every node of the tree and every grid phase the sum of the fallbacks
+// of the EVSEs below fits the node's limit (and power limit). They are
+// computed against static limits only (grid connection, circuit fuses,
+// open-ended grid limits, optionally scaled down), counting every EVSE on
+// all its wired phases, because a car's phases are not known when we are
+// gone. Below an EVSE's minimum current (6 A) a fallback is 0: the car
+// waits rather than charging at a current it cannot use.
+//
+// [Limits] is pure and deterministic; the caller sends the results and
+// re-sends them when the site's configuration changes.
+package fallback

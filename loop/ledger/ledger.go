@@ -1,0 +1,225 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/smartcharge/smartcharge/site"
+)
+
+// eps absorbs float rounding in comparisons with limits.
+const eps = 1e-6
+
+// Node is one node of the site tree as the ledger checks it.
+type Node struct {
+	ID string
+	// Parent is the index of the parent node, -1 for the root (index 0).
+	// Parents come before children.
+	Parent int
+	// Limit per grid phase; +Inf for none.
+	Limit site.PhaseCurrents
+	// PowerLimit in W; 0 for none.
+	PowerLimit site.Watts
+	// OtherLoad is load through the node that we do not control, per grid
+	// phase (it includes the other load of the node's children).
+	OtherLoad site.PhaseCurrents
+}
+
+// Tree is the site tree with the limits in force.
+type Tree struct {
+	Nodes   []Node
+	Voltage site.Volts
+}
+
+// PhaseSet is a set of grid phases, bit i for L(i+1).
+type PhaseSet uint8
+
+// AllPhases is L1, L2 and L3.
+const AllPhases PhaseSet = 7
+
+// Has reports whether phase index i (0..2) is in s.
+func (s PhaseSet) Has(i int) bool { return s&(1<<i) != 0 }
+
+// Entry is one EVSE in the ledger.
+type Entry struct {
+	// Node is the index of the tree node it hangs on.
+	Node int
+	// Phases are the grid phases it is counted on.
+	Phases PhaseSet
+	// Max is the most it can draw per phase (the EVSE's maximum).
+	Max site.Amps
+	// Online reports whether the charger is connected.
+	Online bool
+	// NonCompliant chargers are counted at Max.
+	NonCompliant bool
+	// TxID is the running transaction, "" if none.
+	TxID string
+	// Slots are the profiles sent and accepted; nil means none known.
+	Slots *site.EVSELoopState
+}
+
+func valid(r *site.ProfileRecord, now time.Time) bool {
+	return r.Expires.IsZero() || now.Before(r.Expires)
+}
+
+// Fallback returns what the EVSE applies when no dynamic profile is in
+// force: its accepted fallback (at the highest of any pending ones), or
+// Max when none was ever accepted.
+func (e *Entry) Fallback() site.Amps {
+	fb := e.Max
+	if e.Slots == nil {
+		return fb
+	}
+	if a := e.Slots.Fallback.Accepted; a != nil {
+		fb = a.Limit
+		for _, p := range e.Slots.Fallback.Pending {
+			fb = max(fb, p.Limit)
+		}
+	}
+	return min(fb, e.Max)
+}
+
+// Dynamic returns the dynamic limit the charger applies now by what it
+// accepted, and whether one is in force: the Tx profile of the running
+// transaction, else the TxDefault profile, while its lease lasts.
+func (e *Entry) Dynamic(now time.Time) (site.Amps, bool) {
+	if e.Slots == nil {
+		return 0, false
+	}
+	if a := e.Slots.Tx.Accepted; a != nil && e.TxID != "" && a.TransactionID == e.TxID && valid(a, now) {
+		return a.Limit, true
+	}
+	if a := e.Slots.TxDefault.Accepted; a != nil && valid(a, now) {
+		return a.Limit, true
+	}
+	return 0, false
+}
+
+// Applied is what the charger applies by what it accepted: the dynamic
+// limit in force, else the fallback.
+func (e *Entry) Applied(now time.Time) site.Amps {
+	if d, ok := e.Dynamic(now); ok {
+		return min(d, e.Max)
+	}
+	return e.Fallback()
+}
+
+// CountedAt is what the EVSE may draw at most per phase at now: Max when
+// non-compliant; else what it applies, at the higher of that and every
+// pending (unanswered or timed-out) profile whose lease has not ended; and
+// for an offline charger at least its fallback, since it may lose or
+// have lost its dynamic profile.
+func (e *Entry) CountedAt(now time.Time) site.Amps {
+	if e.NonCompliant {
+		return e.Max
+	}
+	c := e.Applied(now)
+	if !e.Online {
+		c = max(c, e.Fallback())
+	}
+	if e.Slots != nil {
+		for _, s := range [2]*site.ProfileSlot{&e.Slots.TxDefault, &e.Slots.Tx} {
+			for i := range s.Pending {
+				if valid(&s.Pending[i], now) {
+					c = max(c, s.Pending[i].Limit)
+				}
+			}
+		}
+	}
+	return min(c, e.Max)
+}
+
+// Loads returns, per node and grid phase, the other load plus every
+// entry's counted-at value on its phases; counted[i] is entry i's value,
+// override[i] (if present in the map) replaces it.
+func Loads(t *Tree, entries []Entry, now time.Time, override map[int]site.Amps) [][3]float64 {
+	loads := make([][3]float64, len(t.Nodes))
+	for n := range t.Nodes {
+		for p := range 3 {
+			loads[n][p] = float64(t.Nodes[n].OtherLoad[p])
+		}
+	}
+	for i := range entries {
+		e := &entries[i]
+		c, ok := override[i]
+		if !ok {
+			c = e.CountedAt(now)
+		}
+		for n := e.Node; n >= 0; n = t.Nodes[n].Parent {
+			for p := range 3 {
+				if e.Phases.Has(p) {
+					loads[n][p] += float64(c)
+				}
+			}
+		}
+	}
+	return loads
+}
+
+// ErrOverLimit is returned (wrapped, one per breach) by [Check].
+var ErrOverLimit = errors.New("ledger: over limit")
+
+// Check returns an error naming every node, phase and power limit the
+// loads break (nodes limits only for the nodes in only, if only is not nil).
+func Check(t *Tree, loads [][3]float64, only []int) error {
+	var errs []error
+	check := func(n int) {
+		nd := &t.Nodes[n]
+		sum := 0.0
+		for p := range 3 {
+			sum += loads[n][p]
+			if lim := float64(nd.Limit[p]); loads[n][p] > lim+eps {
+				errs = append(errs, fmt.Errorf("%w: node %q L%d: %.3f A > %.3f A", ErrOverLimit, nd.ID, p+1, loads[n][p], lim))
+			}
+		}
+		if nd.PowerLimit > 0 {
+			if w := sum * float64(t.Voltage); w > float64(nd.PowerLimit)+eps {
+				errs = append(errs, fmt.Errorf("%w: node %q power: %.0f W > %.0f W", ErrOverLimit, nd.ID, w, float64(nd.PowerLimit)))
+			}
+		}
+	}
+	if only == nil {
+		for n := range t.Nodes {
+			check(n)
+		}
+	} else {
+		for _, n := range only {
+			check(n)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Path returns node n and its ancestors.
+func Path(t *Tree, n int) []int {
+	var p []int
+	for ; n >= 0; n = t.Nodes[n].Parent {
+		p = append(p, n)
+	}
+	return p
+}
+
+// CheckAll checks the whole ledger at now.
+func CheckAll(t *Tree, entries []Entry, now time.Time) error {
+	return Check(t, Loads(t, entries, now, nil), nil)
+}
+
+// CanRaise reports whether sending entry i a profile with limit a keeps
+// every node on its path within its limits, counting the entry at the
+// higher of what it is counted at now and a (as it will be while the
+// profile is pending), with every other entry as it is counted. When it
+// does not, the error says which limits would break.
+func CanRaise(t *Tree, entries []Entry, i int, a site.Amps, now time.Time) error {
+	e := &entries[i]
+	c := max(e.CountedAt(now), min(a, e.Max))
+	if e.NonCompliant {
+		c = e.Max
+	}
+	loads := Loads(t, entries, now, map[int]site.Amps{i: c})
+	return Check(t, loads, Path(t, e.Node))
+}
+
+// Unlimited is a per-phase limit that does not limit.
+func Unlimited() site.Amps { return site.Amps(math.Inf(1)) }
