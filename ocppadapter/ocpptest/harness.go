@@ -24,6 +24,10 @@ type Options struct {
 	// NoOutgoingValidation is set.
 	Config               ocppadapter.Config
 	NoOutgoingValidation bool
+	// PKI, if set, serves TLS (wss://) with its server certificate and,
+	// for security profile 3, its CA for client certificates. Set
+	// Config.SecurityProfile to 2 or 3 as well.
+	PKI *PKI
 }
 
 // Harness is a running adapter on 127.0.0.1 with an in-memory store.
@@ -72,12 +76,24 @@ func Start(t testing.TB, opts Options) *Harness {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if opts.PKI != nil {
+		cfg.TLSCertFile, cfg.TLSKeyFile, cfg.ClientCAFile = opts.PKI.ServerCertFile, opts.PKI.ServerKeyFile, opts.PKI.CAFile
+	}
 	srv, err := ocppadapter.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.Server = srv
-	h.HTTP = httptest.NewServer(srv)
+	if opts.PKI != nil {
+		h.HTTP = httptest.NewUnstartedServer(srv)
+		h.HTTP.TLS = srv.TLSConfig()
+		if h.HTTP.TLS == nil {
+			t.Fatal("ocpptest: PKI given but Config.SecurityProfile is not 2 or 3")
+		}
+		h.HTTP.StartTLS()
+	} else {
+		h.HTTP = httptest.NewServer(srv)
+	}
 	h.URL = "ws" + strings.TrimPrefix(h.HTTP.URL, "http") + "/ocpp/"
 	t.Cleanup(func() {
 		srv.Close()
