@@ -17,7 +17,7 @@ func Allocate(in Input) (Allocation, error) {
 	cars := classify(&in, &cfg, t, res)
 	out := Allocation{EVSEs: res, Infeasible: t.computeCaps()}
 
-	order := admissionOrder(cars)
+	order := admissionOrder(cars, in.EVSEs)
 	used := admit(t, cars, order)
 	t.setImbalanceCaps(used)
 	admitted := make([]*car, 0, len(cars))

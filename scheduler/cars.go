@@ -34,7 +34,6 @@ type car struct {
 	// key fields for the admission order.
 	energy    float64
 	waitSince int64
-	id        string
 	// decided by admission
 	admitted bool
 	mode     mode
@@ -116,7 +115,7 @@ func newCar(in *Input, cfg *Config, i int32, r *Result) (car, bool) {
 	}
 	c := car{
 		idx: i, node: int32(e.Node), lo: lo, hi: hi, hiCode: hiCode,
-		w: e.Priority, energy: float64(e.Energy), id: e.ID,
+		w: e.Priority, energy: float64(e.Energy),
 		group: groupCharging, waitSince: math.MaxInt64,
 	}
 	if c.w == 0 {
@@ -205,7 +204,7 @@ type admKey struct {
 // admissionOrder returns the cars' indices in admission order: held-on cars
 // first, suspended cars last; then priority (higher first), energy
 // received (less first), waiting since (earlier first), ID.
-func admissionOrder(cars []car) []int32 {
+func admissionOrder(cars []car, evses []EVSE) []int32 {
 	keys := make([]admKey, len(cars))
 	for i := range cars {
 		c := &cars[i]
@@ -224,7 +223,7 @@ func admissionOrder(cars []car) []int32 {
 		if a.waitSince != b.waitSince {
 			return cmp.Compare(a.waitSince, b.waitSince)
 		}
-		return cmp.Compare(cars[a.car].id, cars[b.car].id)
+		return cmp.Compare(evses[cars[a.car].idx].ID, evses[cars[b.car].idx].ID)
 	})
 	order := make([]int32, len(cars))
 	for i, k := range keys {
