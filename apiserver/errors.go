@@ -220,7 +220,13 @@ func relocate(err error, cfg *site.Config, loc locator, fallback string) error {
 	for _, v := range ve.Violations {
 		kind, idx, tail := splitViolation(v.Field)
 		if kind == "" {
-			out.Add(joinField(fallback, renameTail(v.Field)), "%s", v.Rule)
+			// not about one resource (e.g. "circuits"): name the request
+			// field and keep the path in the rule
+			rule := v.Rule
+			if v.Field != "" {
+				rule = v.Field + ": " + rule
+			}
+			out.Add(fallback, "%s", rule)
 			continue
 		}
 		if f, ok := loc(kind, idx); ok {
