@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"ocppadapter": {"ocppadapter", "site"},
 	"apiserver":   {"apiserver", "site", "proto"},
 	"loop":        {"loop", "scheduler", "site"},
+	"sim":         {"sim", "site"},
 	"cmd":         {"*"},
 	"examples":    {"proto", "examples"},
 }
