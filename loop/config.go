@@ -1,0 +1,154 @@
+package loop
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smartcharge/smartcharge/scheduler"
+	"github.com/smartcharge/smartcharge/site"
+)
+
+// Config configures a [Manager]. Store, Control and LoopState are
+// required; every other zero field takes the default named on it.
+type Config struct {
+	// Store holds the sites' configuration and chargers' live state (and
+	// the loop's per-charger state in site.ChargerState.Loop).
+	Store site.Store
+	// LoopState holds the loop's per-site state.
+	LoopState site.LoopStateStore
+	// Control sends commands to chargers (the OCPP adapter).
+	Control site.ChargerControl
+	// Clock; default SystemClock.
+	Clock Clock
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registry gets the loop's metrics; nil registers them nowhere.
+	Registry *prometheus.Registry
+	// Scheduler tunes the allocation; nil means scheduler.DefaultConfig().
+	Scheduler *scheduler.Config
+
+	// Tick is the period of runs without events (lease renewal, meter
+	// staleness, retries); default 5s.
+	Tick time.Duration
+	// Coalesce is how long a run waits after the first event of a burst
+	// so the burst becomes one run; default 100ms.
+	Coalesce time.Duration
+	// AnswerTimeout is how long a run waits for a charger's answer before
+	// counting the command as timed out (at the higher of old and new
+	// limit); default 5s.
+	AnswerTimeout time.Duration
+	// CommandTimeout bounds a command as a whole (a late answer up to it
+	// is still taken); default 60s.
+	CommandTimeout time.Duration
+	// Lease is the duration of dynamic profiles; they are renewed when
+	// less than RenewBefore is left. Defaults 10m and Lease/2.
+	Lease       time.Duration
+	RenewBefore time.Duration
+	// StackLevel of dynamic profiles (fallbacks use 0); default 1.
+	StackLevel int
+	// MinRaiseInterval is the least time between two changes of one EVSE's
+	// limit that raise it; lowers always go at once. Default 10s.
+	MinRaiseInterval time.Duration
+	// Tolerance and Grace: a charger drawing more than its limit plus
+	// Tolerance for longer than Grace ignores its profile (non-compliant).
+	// Defaults 2 A and 60s.
+	Tolerance site.Amps
+	Grace     time.Duration
+	// ResumeGrace is how long a car may stay in SuspendedEVSE after a raise
+	// before each step of the resume sequence; default 30s.
+	ResumeGrace time.Duration
+	// FallbackFraction scales the static limits the fallback limits are
+	// computed against (room for load we do not measure when we are gone);
+	// default 1.
+	FallbackFraction float64
+	// SiteRescan is how often the list of sites is read to start and stop
+	// loops; default 30s.
+	SiteRescan time.Duration
+	// NoReadback turns off reading back the composite schedule after a
+	// dynamic profile is accepted.
+	NoReadback bool
+	// Inbox is the size of each site's event queue; when it is full the
+	// loop re-reads the state from the store instead. Default 1024.
+	Inbox int
+}
+
+// Validate checks the required fields and ranges.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("loop: config: Store is required"))
+	}
+	if c.LoopState == nil {
+		errs = append(errs, errors.New("loop: config: LoopState is required"))
+	}
+	if c.Control == nil {
+		errs = append(errs, errors.New("loop: config: Control is required"))
+	}
+	if c.FallbackFraction < 0 || c.FallbackFraction > 1 {
+		errs = append(errs, errors.New("loop: config: FallbackFraction must be within [0, 1]"))
+	}
+	if c.StackLevel < 0 {
+		errs = append(errs, errors.New("loop: config: StackLevel must not be negative"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Tick", c.Tick}, {"Coalesce", c.Coalesce}, {"AnswerTimeout", c.AnswerTimeout}, {"CommandTimeout", c.CommandTimeout},
+		{"Lease", c.Lease}, {"RenewBefore", c.RenewBefore}, {"MinRaiseInterval", c.MinRaiseInterval}, {"Grace", c.Grace},
+		{"ResumeGrace", c.ResumeGrace}, {"SiteRescan", c.SiteRescan}} {
+		if d.v < 0 {
+			errs = append(errs, errors.New("loop: config: "+d.name+" must not be negative"))
+		}
+	}
+	if c.Lease > 0 && c.RenewBefore >= c.Lease {
+		errs = append(errs, errors.New("loop: config: RenewBefore must be below Lease"))
+	}
+	if c.Scheduler != nil && c.Scheduler.Step <= 0 {
+		errs = append(errs, errors.New("loop: config: Scheduler.Step must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Scheduler == nil {
+		d := scheduler.DefaultConfig()
+		c.Scheduler = &d
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.Tick, 5*time.Second)
+	def(&c.Coalesce, 100*time.Millisecond)
+	def(&c.AnswerTimeout, 5*time.Second)
+	def(&c.CommandTimeout, time.Minute)
+	def(&c.Lease, 10*time.Minute)
+	def(&c.RenewBefore, c.Lease/2)
+	def(&c.MinRaiseInterval, 10*time.Second)
+	def(&c.Grace, time.Minute)
+	def(&c.ResumeGrace, 30*time.Second)
+	def(&c.SiteRescan, 30*time.Second)
+	if c.StackLevel == 0 {
+		c.StackLevel = 1
+	}
+	if c.Tolerance == 0 {
+		c.Tolerance = 2
+	}
+	if c.FallbackFraction == 0 {
+		c.FallbackFraction = 1
+	}
+	if c.Inbox <= 0 {
+		c.Inbox = 1024
+	}
+	return c
+}
