@@ -62,6 +62,12 @@ type AuthConfig struct {
 	// when they come from a loopback address or a Unix socket. A call
 	// with a bad token is refused all the same.
 	InsecureLocal bool
+	// PublicMethods are full method names of other services on the same
+	// gRPC server that need no credentials, such as
+	// "/grpc.health.v1.Health/Check". Methods of smartcharge.v1 cannot be
+	// made public. Other services' methods not listed need a valid token
+	// (any role).
+	PublicMethods []string
 }
 
 // HashToken returns the hex SHA-256 of a token, as TokenEntry.SHA256 wants
@@ -79,6 +85,11 @@ func (c *AuthConfig) Validate() error {
 	}
 	var errs []error
 	seen := map[string]bool{}
+	for _, m := range c.PublicMethods {
+		if strings.HasPrefix(m, apiPrefix) {
+			errs = append(errs, fmt.Errorf("apiserver: public method %s: methods of smartcharge.v1 always need credentials", m))
+		}
+	}
 	for i, t := range c.Tokens {
 		if err := t.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("apiserver: token %d (%q): %w", i, t.Name, err))
@@ -232,6 +243,7 @@ const apiPrefix = "/smartcharge.v1."
 type authenticator struct {
 	tokens        []tokenHash
 	insecureLocal bool
+	public        []string
 }
 
 type tokenHash struct {
@@ -245,6 +257,11 @@ func newAuthenticator(c *AuthConfig) (*authenticator, []error) {
 		return a, nil
 	}
 	a.insecureLocal = c.InsecureLocal
+	for _, m := range c.PublicMethods {
+		if !strings.HasPrefix(m, apiPrefix) {
+			a.public = append(a.public, m)
+		}
+	}
 	var skipped []error
 	for i, t := range c.Tokens {
 		if err := t.validate(); err != nil {
@@ -310,6 +327,9 @@ func fromLocalPeer(ctx context.Context) bool {
 
 // admit authenticates a call and checks the role against the method table.
 func (a *authenticator) admit(ctx context.Context, method string) (context.Context, error) {
+	if slices.Contains(a.public, method) {
+		return ctx, nil
+	}
 	p, err := a.authenticate(ctx)
 	if err != nil {
 		return ctx, err

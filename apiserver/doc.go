@@ -37,7 +37,9 @@
 // Every change is a [site.Store.UpdateConfig] transaction: the handler
 // checks the etag and applies the change inside it and validates the whole
 // configuration, so two writers never lose each other's changes and a
-// stale etag fails with ABORTED.
+// stale etag fails with ABORTED. DeleteSite without force checks that the
+// site is empty and then deletes it in a second store call: a resource
+// added in between is deleted with it.
 //
 // # Errors
 //
@@ -65,6 +67,9 @@
 //	ems         yes   -       source EMS only             -
 //	site-owner  yes   yes     source OWNER, GRID_OPERATOR -
 //	admin       yes   yes     any source                  yes
+//
+// Other services on the same gRPC server (health, reflection) need a
+// valid token of any role unless listed in [AuthConfig.PublicMethods].
 //
 // Site owners apply configurations to their existing sites; creating a
 // site (CreateSite, or ApplySiteConfig on a new site) and deleting one is

@@ -146,7 +146,9 @@ func TestUnavailable(t *testing.T) {
 // TestStreamInterceptor: streaming calls are authenticated too (the API
 // has no streams yet; the health service's Watch stands in).
 func TestStreamInterceptor(t *testing.T) {
-	srv := New(newMemStore(&fakeClock{t: t0}), &Options{Auth: testAuth(false)})
+	auth := testAuth(false)
+	auth.PublicMethods = []string{healthpb.Health_Check_FullMethodName, pb.SiteService_GetSite_FullMethodName}
+	srv := New(newMemStore(&fakeClock{t: t0}), &Options{Auth: auth})
 	gs := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(gs)
 	healthpb.RegisterHealthServer(gs, health.NewServer())
@@ -162,6 +164,14 @@ func TestStreamInterceptor(t *testing.T) {
 	}
 	defer conn.Close()
 	hc := healthpb.NewHealthClient(conn)
+	// Check is public; GetSite cannot be made public.
+	_, err = hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
+	want(t, err, codes.OK, "")
+	_, err = pb.NewSiteServiceClient(conn).GetSite(context.Background(), &pb.GetSiteRequest{Name: "sites/alpha"})
+	want(t, err, codes.Unauthenticated, "")
+	if err := auth.Validate(); err == nil {
+		t.Error("Validate accepts a public smartcharge.v1 method")
+	}
 	for _, c := range []struct {
 		name string
 		ctx  context.Context

@@ -24,6 +24,13 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+var (
+	_ pb.SiteServiceServer      = (*siteService)(nil)
+	_ pb.CircuitServiceServer   = (*circuitService)(nil)
+	_ pb.ChargerServiceServer   = (*chargerService)(nil)
+	_ pb.GridLimitServiceServer = (*gridLimitService)(nil)
+)
+
 // Server implements the smartcharge.v1 services on a site.Store.
 type Server struct {
 	store site.Store

@@ -181,6 +181,15 @@ func TestSiteServiceRoundTrip(t *testing.T) {
 				t.Fatalf("grid_limit after l3 update = %v", g)
 			}
 
+			// "*" replaces every updatable field: unset ones are cleared
+			up = must(e.sites.UpdateSite(ctx, &pb.UpdateSiteRequest{
+				Site:       &pb.Site{Name: "sites/alpha", TimeZone: "Europe/Paris", GridLimit: pc(70)},
+				UpdateMask: mask("*"),
+			}))(t).GetSite()
+			if up.TimeZone != "Europe/Paris" || up.DisplayName != "" || up.GridPowerLimitKw != 0 || up.NominalVoltage != 0 || up.GridLimit.L2 != 70 {
+				t.Fatalf("UpdateSite with * = %v", up)
+			}
+
 			// create, list with paging, delete
 			for _, id := range []string{"gamma", "delta", "epsilon"} {
 				must(e.sites.CreateSite(ctx, &pb.CreateSiteRequest{SiteId: id, Site: &pb.Site{GridLimit: &pb.PhaseCurrents{L1: 1, L2: 1, L3: 1}}}))(t)
