@@ -66,6 +66,20 @@ func (s *siteService) apply(ctx context.Context, req *pb.ApplySiteConfigRequest)
 		return nil, relocate(err, &plan.desired, loc, "config")
 	}
 
+	// Identities must be free in other sites; the store checks again on
+	// commit, this catches it on a dry run too.
+	for i, x := range plan.desired.Chargers {
+		other, err := s.store.ChargerByIdentity(ctx, x.OCPPIdentity)
+		switch {
+		case errors.Is(err, site.ErrNotFound):
+		case err != nil:
+			return nil, about(siteName(id), err)
+		case other.SiteID != id:
+			return nil, about(childName(id, collChargers, x.ID), fmt.Errorf("%w: config.chargers[%d].ocpp_identity %q belongs to a charger of another site",
+				site.ErrAlreadyExists, i, x.OCPPIdentity))
+		}
+	}
+
 	if _, err := s.store.Config(ctx, id); errors.Is(err, site.ErrNotFound) {
 		return s.applyCreate(ctx, plan, req.GetDryRun())
 	} else if err != nil {

@@ -425,5 +425,17 @@ func TestApplySiteConfigBadInput(t *testing.T) {
 			_, err := e.sites.ApplySiteConfig(ctx, &pb.ApplySiteConfigRequest{Name: "sites/beta", Config: c})
 			return err
 		}, code: codes.AlreadyExists},
+		{name: "identity taken by another site, dry run", call: func(ctx context.Context, e *env) error {
+			c := &pb.SiteConfig{Site: &pb.Site{Name: "sites/beta", GridLimit: &pb.PhaseCurrents{L1: 100, L2: 100, L3: 100}},
+				Chargers: []*pb.Charger{{Name: "sites/beta/chargers/x", OcppIdentity: "CP-001", Evses: []*pb.Evse{{MaxCurrent: 16, Phases: 3}}}}}
+			_, err := e.sites.ApplySiteConfig(ctx, &pb.ApplySiteConfigRequest{Name: "sites/beta", Config: c, DryRun: true})
+			return err
+		}, code: codes.AlreadyExists},
+		{name: "identity moves between chargers of the site", call: func(ctx context.Context, e *env) error {
+			c := alphaConfig()
+			c.Chargers[0].Name = "sites/alpha/chargers/c1-new"
+			_, err := e.sites.ApplySiteConfig(ctx, &pb.ApplySiteConfigRequest{Name: "sites/alpha", Config: c, Prune: true})
+			return err
+		}, code: codes.OK},
 	})
 }
