@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -282,6 +285,48 @@ func TestDaemonServesHealthMetricsAndDemo(t *testing.T) {
 	if err := d.stop(syscall.SIGINT); err != nil {
 		t.Errorf("SIGINT shutdown: %v", err)
 	}
+}
+
+func TestDaemonTokensAndPublicHealth(t *testing.T) {
+	const token = "s3cret-token-for-the-ems"
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	content := "tokens:\n  - name: ems\n    sha256: " + apiserverHash(token) + "\n    role: admin\n    sites: [\"*\"]\n"
+	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := newDaemon(t, "--config", cfg)
+	// Drop --insecure-local: every API call needs the token.
+	for i, a := range d.args {
+		if a == "--insecure-local" {
+			d.args = append(d.args[:i], d.args[i+1:]...)
+			break
+		}
+	}
+	d.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cc := d.dial()
+	if h, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health without a token: %v %v", h, err)
+	}
+	sites := pb.NewSiteServiceClient(cc)
+	if _, err := sites.ListSites(ctx, &pb.ListSitesRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("ListSites without a token: %v, want UNAUTHENTICATED", err)
+	}
+	actx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	if _, err := sites.ListSites(actx, &pb.ListSitesRequest{}); err != nil {
+		t.Errorf("ListSites with the token: %v", err)
+	}
+	bctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer wrong")
+	if _, err := sites.ListSites(bctx, &pb.ListSitesRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("ListSites with a wrong token: %v, want UNAUTHENTICATED", err)
+	}
+}
+
+func apiserverHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 func TestDaemonRefusesBadFlags(t *testing.T) {

@@ -52,8 +52,17 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 	for _, t := range cfg.File.Tokens {
 		tokens = append(tokens, apiserver.TokenEntry{Name: t.Name, SHA256: t.SHA256, Role: apiserver.Role(t.Role), Sites: t.Sites})
 	}
+	auth := apiserver.AuthConfig{
+		Tokens:        tokens,
+		InsecureLocal: cfg.InsecureLocal,
+		// Load balancers and orchestrators probe health without a token.
+		PublicMethods: []string{"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"},
+	}
+	if err := auth.Validate(); err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
 	p.api = apiserver.New(store, &apiserver.Options{
-		Auth:   apiserver.AuthConfig{Tokens: tokens, InsecureLocal: cfg.InsecureLocal},
+		Auth:   auth,
 		Clock:  clock,
 		Logger: log.With("component", "api"),
 	})
