@@ -1,8 +1,11 @@
 package ocppadapter
 
 import (
+	"bytes"
+
 	"context"
 	"encoding/json"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"testing"
 )
 
@@ -44,6 +47,36 @@ func BenchmarkValidateMeterValues(b *testing.B) {
 	for b.Loop() {
 		if cerr := s.validate("MeterValues", dirReq, f.Payload); cerr != nil {
 			b.Fatal(cerr)
+		}
+	}
+}
+
+func BenchmarkParseJSONFast(b *testing.B) {
+	f, _ := ParseFrame([]byte(benchMeterValues))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseJSONValue(f.Payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseJSONLibrary(b *testing.B) {
+	f, _ := ParseFrame([]byte(benchMeterValues))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := jsonschema.UnmarshalJSON(bytes.NewReader(f.Payload)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseFrame(b *testing.B) {
+	data := []byte(benchMeterValues)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ferr := ParseFrame(data); ferr != nil {
+			b.Fatal(ferr)
 		}
 	}
 }

@@ -44,7 +44,7 @@ func TestCallErrorsOverWebSocket(t *testing.T) {
 		{"2.0.1 OccurrenceConstraintViolation: first TransactionEvent without evse", c201, `[2,"b5","TransactionEvent",{"eventType":"Started","timestamp":"2026-01-01T00:00:00Z","triggerReason":"Authorized","seqNo":0,"transactionInfo":{"transactionId":"x"}}]`, "b5", "OccurrenceConstraintViolation"},
 		{"2.0.1 FormatViolation: unknown field", c201, `[2,"b6","Heartbeat",{"x":1}]`, "b6", "FormatViolation"},
 		{"2.0.1 RpcFrameworkError: no message id", c201, `[2]`, "-1", "RpcFrameworkError"},
-		{"2.0.1 RpcFrameworkError: message id too long", c201, `[2,"` + strings.Repeat("9", 37) + `","Heartbeat",{}]`, strings.Repeat("9", 37), "RpcFrameworkError"},
+		{"2.0.1 RpcFrameworkError: message id too long, answered with id -1", c201, `[2,"` + strings.Repeat("9", 37) + `","Heartbeat",{}]`, "-1", "RpcFrameworkError"},
 		{"2.0.1 MessageTypeNotSupported: type 7", c201, `[7,"b8",{}]`, "b8", "MessageTypeNotSupported"},
 		{"2.0.1 NotImplemented: unknown action", c201, `[2,"b9","StartTransaction",{}]`, "b9", "NotImplemented"},
 		{"2.0.1 NotSupported: action we do not handle", c201, `[2,"b10","NotifyEvent",{"generatedAt":"2026-01-01T00:00:00Z","seqNo":0,"eventData":[]}]`, "b10", "NotSupported"},

@@ -46,7 +46,8 @@ type Frame struct {
 
 // FrameError says why a frame could not be parsed.
 type FrameError struct {
-	// ID is the frame's message id if it could be read, else "".
+	// ID is the frame's message id if it could be read and is valid (1 to
+	// 36 characters), else "".
 	ID string
 	// Type is the frame's message type if it could be read, else 0.
 	Type   MessageType
@@ -62,66 +63,87 @@ func (e *FrameError) Error() string { return "ocppadapter: bad frame: " + e.Reas
 // which CALLERROR code answers it and the message id, if readable.
 func ParseFrame(data []byte) (Frame, *FrameError) {
 	var f Frame
-	var parts []json.RawMessage
-	if err := json.Unmarshal(data, &parts); err != nil {
-		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "frame is not a JSON array: " + err.Error()}
+	if err := validJSON(data); err != nil {
+		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "frame is not JSON: " + err.Error()}
 	}
-	if len(parts) < 3 {
+	// The frame is valid JSON: collect the spans of the array's elements.
+	var (
+		parts [6][]byte
+		n     int
+	)
+	s := jsonScanner{data: data}
+	s.ws()
+	if s.data[s.i] != '[' {
+		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "frame is not a JSON array"}
+	}
+	s.i++
+	s.ws()
+	for s.data[s.i] != ']' {
+		start := s.i
+		_ = s.skip()
+		if n < len(parts) {
+			parts[n] = data[start:s.i]
+		}
+		n++
+		s.ws()
+		if s.data[s.i] == ',' {
+			s.i++
+			s.ws()
+		}
+	}
+	if n < 3 {
 		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "frame has fewer than 3 elements"}
 	}
 	t, ok := parseTypeNumber(parts[0])
 	if !ok {
 		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "message type is not an integer"}
 	}
-	if !isJSONString(parts[1]) {
+	id, ok := jsonString(parts[1])
+	if !ok {
 		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "message id is not a string"}
 	}
-	if err := json.Unmarshal(parts[1], &f.ID); err != nil {
-		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "message id is not a string"}
+	if n := utf8.RuneCountInString(id); n == 0 || n > MaxMessageIDLen {
+		// Not repeated in the answer, which would break the rule again.
+		return f, &FrameError{Type: MessageType(min(t, 255)), Code: CodeRpcFrameworkError, Reason: "message id must have 1 to 36 characters"}
 	}
+	f.ID = id
 	fe := func(code ErrorCode, reason string) (Frame, *FrameError) {
 		return Frame{}, &FrameError{ID: f.ID, Type: MessageType(min(t, 255)), Code: code, Reason: reason}
-	}
-	if n := utf8.RuneCountInString(f.ID); n == 0 || n > MaxMessageIDLen {
-		return fe(CodeRpcFrameworkError, "message id must have 1 to 36 characters")
 	}
 	switch MessageType(min(t, 255)) {
 	case TypeCall:
 		f.Type = TypeCall
-		if len(parts) != 4 {
+		if n != 4 {
 			return fe(CodeRpcFrameworkError, "CALL must have 4 elements")
 		}
-		if !isJSONString(parts[2]) {
+		if f.Action, ok = jsonString(parts[2]); !ok || f.Action == "" {
 			return fe(CodeRpcFrameworkError, "action is not a string")
 		}
-		if err := json.Unmarshal(parts[2], &f.Action); err != nil || f.Action == "" {
-			return fe(CodeRpcFrameworkError, "action is not a string")
-		}
-		if !isJSONObject(parts[3]) {
+		if parts[3][0] != '{' {
 			return fe(CodeFormatViolation, "payload is not a JSON object")
 		}
 		f.Payload = parts[3]
 	case TypeCallResult:
 		f.Type = TypeCallResult
-		if len(parts) != 3 {
+		if n != 3 {
 			return fe(CodeRpcFrameworkError, "CALLRESULT must have 3 elements")
 		}
-		if !isJSONObject(parts[2]) {
+		if parts[2][0] != '{' {
 			return fe(CodeFormatViolation, "payload is not a JSON object")
 		}
 		f.Payload = parts[2]
 	case TypeCallError:
 		f.Type = TypeCallError
-		if len(parts) != 5 {
+		if n != 5 {
 			return fe(CodeRpcFrameworkError, "CALLERROR must have 5 elements")
 		}
-		if !isJSONString(parts[2]) || json.Unmarshal(parts[2], &f.ErrorCode) != nil {
+		if f.ErrorCode, ok = jsonString(parts[2]); !ok {
 			return fe(CodeRpcFrameworkError, "errorCode is not a string")
 		}
-		if !isJSONString(parts[3]) || json.Unmarshal(parts[3], &f.ErrorDescription) != nil {
+		if f.ErrorDescription, ok = jsonString(parts[3]); !ok {
 			return fe(CodeRpcFrameworkError, "errorDescription is not a string")
 		}
-		if !isJSONObject(parts[4]) {
+		if parts[4][0] != '{' {
 			return fe(CodeRpcFrameworkError, "errorDetails is not a JSON object")
 		}
 		f.ErrorDetails = parts[4]
@@ -129,6 +151,19 @@ func ParseFrame(data []byte) (Frame, *FrameError) {
 		return fe(CodeMessageTypeNotSupported, "unknown message type "+strconv.Itoa(t))
 	}
 	return f, nil
+}
+
+// jsonString decodes b if it is a (checked) JSON string.
+func jsonString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' {
+		return "", false
+	}
+	s := jsonScanner{data: b}
+	raw, plain, err := s.stringSpan()
+	if err != nil {
+		return "", false
+	}
+	return unquote(raw, plain), true
 }
 
 // parseTypeNumber accepts a JSON integer of up to 3 digits.
@@ -145,16 +180,6 @@ func parseTypeNumber(b []byte) (int, bool) {
 		n = n*10 + int(c-'0')
 	}
 	return n, true
-}
-
-func isJSONString(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) >= 2 && b[0] == '"'
-}
-
-func isJSONObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) >= 2 && b[0] == '{'
 }
 
 // AppendCall appends [2,"id","action",payload] to dst; payload must be a

@@ -32,7 +32,7 @@ func TestParseFrame(t *testing.T) {
 		{"RpcFrameworkError: message type is fractional", `[2.0,"1","Heartbeat",{}]`, 0, "", "", CodeRpcFrameworkError},
 		{"RpcFrameworkError: message id is a number", `[2,1,"Heartbeat",{}]`, 0, "", "", CodeRpcFrameworkError},
 		{"RpcFrameworkError: message id empty", `[2,"","Heartbeat",{}]`, TypeCall, "", "", CodeRpcFrameworkError},
-		{"RpcFrameworkError: message id of 37 characters", `[2,"` + id37 + `","Heartbeat",{}]`, TypeCall, id37, "", CodeRpcFrameworkError},
+		{"RpcFrameworkError: message id of 37 characters", `[2,"` + id37 + `","Heartbeat",{}]`, TypeCall, "", "", CodeRpcFrameworkError},
 		{"RpcFrameworkError: CALL with 5 elements", `[2,"1","Heartbeat",{},{}]`, TypeCall, "1", "", CodeRpcFrameworkError},
 		{"RpcFrameworkError: CALL without payload", `[2,"1","Heartbeat"]`, TypeCall, "1", "", CodeRpcFrameworkError},
 		{"RpcFrameworkError: action is a number", `[2,"1",7,{}]`, TypeCall, "1", "", CodeRpcFrameworkError},

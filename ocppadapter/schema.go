@@ -117,7 +117,7 @@ func (s *schemaSet) validate(action string, d msgDir, payload []byte) *CallError
 	if err != nil {
 		return &CallError{Code: CodeInternalError, Description: err.Error(), Action: action}
 	}
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(payload))
+	v, err := parseJSONValue(payload)
 	if err != nil {
 		return &CallError{Code: CodeFormatViolation, Description: "payload is not valid JSON: " + err.Error(), Action: action}
 	}
