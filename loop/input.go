@@ -1,0 +1,303 @@
+package loop
+
+import (
+	"math"
+	"time"
+
+	"github.com/smartcharge/smartcharge/loop/fallback"
+	"github.com/smartcharge/smartcharge/loop/ledger"
+	"github.com/smartcharge/smartcharge/scheduler"
+	"github.com/smartcharge/smartcharge/site"
+)
+
+// evseRef names one EVSE of the built input.
+type evseRef struct {
+	c   *charger
+	cfg site.EVSE
+}
+
+func (e evseRef) id() int                 { return e.cfg.ID }
+func (e evseRef) ls() *site.EVSELoopState { return e.c.loopEVSE(e.cfg.ID) }
+func (e evseRef) rt() *evseRT             { return e.c.rt(e.cfg.ID) }
+func (e evseRef) key() string             { return site.EVSEKey(e.c.ref.ChargerID, e.cfg.ID) }
+func (e evseRef) gridSet(s scheduler.PhaseSet) ledger.PhaseSet {
+	return ledger.PhaseSet(schedRotation(e.c.rotation()).GridSet(s))
+}
+
+// built is the site as the scheduler and the ledger see it at one moment.
+// in.EVSEs, entries and evs are parallel.
+type built struct {
+	now     time.Time
+	eff     site.EffectiveLimit
+	in      scheduler.Input
+	tree    ledger.Tree
+	entries []ledger.Entry
+	evs     []evseRef
+	// evDraw is what our EVSEs draw per node and grid phase.
+	evDraw [][3]float64
+}
+
+func amps(a site.Amps) scheduler.Amps { return scheduler.Amps(a) }
+
+func phaseCurrents(c site.PhaseCurrents) scheduler.PhaseCurrents {
+	return scheduler.PhaseCurrents{amps(c[0]), amps(c[1]), amps(c[2])}
+}
+
+// build turns the site model and live state into the scheduler's input and
+// the ledger's tree and entries.
+func (l *siteLoop) build(now time.Time) *built {
+	b := &built{now: now}
+	conf := &l.conf
+	v := conf.Site.NominalVoltage
+	if v == 0 {
+		v = site.DefaultNominalVoltage
+	}
+	b.eff = site.Effective(conf.Site, conf.Limits, now)
+	cfg := *l.m.cfg.Scheduler
+	b.in = scheduler.Input{Now: now, Config: &cfg, NominalVoltage: scheduler.Volts(v)}
+	b.tree.Voltage = v
+
+	// Nodes: grid, circuits parents first, chargers.
+	nodeIdx := map[string]int{"": 0}
+	b.in.Nodes = append(b.in.Nodes, scheduler.Node{ID: "", Kind: scheduler.KindGrid, Parent: -1,
+		Limit: phaseCurrents(b.eff.Limit), PowerLimit: scheduler.Watts(b.eff.PowerLimit)})
+	children := map[string][]site.Circuit{}
+	for _, c := range conf.Circuits {
+		children[c.Parent] = append(children[c.Parent], c)
+	}
+	var walk func(parent string)
+	walk = func(parent string) {
+		for _, c := range children[parent] {
+			nodeIdx[c.ID] = len(b.in.Nodes)
+			b.in.Nodes = append(b.in.Nodes, scheduler.Node{ID: c.ID, Kind: scheduler.KindCircuit, Parent: nodeIdx[parent],
+				Limit: phaseCurrents(c.Limit), PowerLimit: scheduler.Watts(c.PowerLimit)})
+			walk(c.ID)
+		}
+	}
+	walk("")
+	chargers := l.sortedChargers()
+	for _, c := range chargers {
+		parent, ok := nodeIdx[c.cfg.Circuit]
+		if !ok {
+			parent = 0
+		}
+		ci := len(b.in.Nodes)
+		nodeIdx["charger:"+c.ref.ChargerID] = ci
+		b.in.Nodes = append(b.in.Nodes, scheduler.Node{ID: c.ref.ChargerID, Kind: scheduler.KindCharger, Parent: parent,
+			Limit: scheduler.Uniform(scheduler.Unlimited())})
+		for _, x := range c.external {
+			if x.Cleared || (x.Limit <= 0 && x.Power <= 0) {
+				continue
+			}
+			lim := scheduler.Uniform(scheduler.Unlimited())
+			if x.Limit > 0 {
+				lim = scheduler.Uniform(amps(x.Limit))
+			}
+			b.in.External = append(b.in.External, scheduler.ExternalLimit{Node: ci, Source: "ocpp:" + x.Source,
+				Limit: lim, PowerLimit: scheduler.Watts(x.Power)})
+		}
+		for _, e := range c.cfg.EVSEs {
+			b.addEVSE(l, c, e, ci)
+		}
+	}
+	// Ledger tree: limits with external ones applied.
+	b.tree.Nodes = make([]ledger.Node, len(b.in.Nodes))
+	for i, n := range b.in.Nodes {
+		ln := ledger.Node{ID: n.ID, Parent: n.Parent, PowerLimit: site.Watts(n.PowerLimit)}
+		for p := range 3 {
+			ln.Limit[p] = site.Amps(n.Limit[p])
+		}
+		b.tree.Nodes[i] = ln
+	}
+	for _, x := range b.in.External {
+		n := &b.tree.Nodes[x.Node]
+		for p := range 3 {
+			n.Limit[p] = min(n.Limit[p], site.Amps(x.Limit[p]))
+		}
+		if x.PowerLimit > 0 && (n.PowerLimit == 0 || site.Watts(x.PowerLimit) < n.PowerLimit) {
+			n.PowerLimit = site.Watts(x.PowerLimit)
+		}
+	}
+	b.otherLoad(l)
+	return b
+}
+
+// addEVSE adds one EVSE to the input and the ledger.
+func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
+	ref := evseRef{c: c, cfg: e}
+	ls := ref.ls()
+	rt := ref.rt()
+	tx := c.tx(e.ID)
+	set := wiring(e)
+	if cp := c.carPhases(e.ID); cp != 0 {
+		set = cp & set
+		if set == 0 {
+			set = wiring(e)
+		}
+	}
+	entry := ledger.Entry{Node: node, Phases: ref.gridSet(set), Max: e.MaxCurrent, Online: c.st.Connected,
+		NonCompliant: c.st.Loop.NonCompliant, TxID: c.txID(e.ID), Slots: ls}
+	se := scheduler.EVSE{
+		ID: ref.key(), Node: node, Rotation: schedRotation(c.rotation()), Wiring: wiring(e),
+		MinCurrent: amps(e.MinCurrent), MaxCurrent: amps(e.MaxCurrent), CarPhases: c.carPhases(e.ID),
+		PrevLimit: amps(ls.Target), Since: ls.Since, Priority: l.ls.Priorities[ref.key()],
+	}
+	if se.CarPhases != 0 {
+		se.CarPhases &= se.Wiring
+	}
+	if n, ok := l.ls.Needs[ref.key()]; ok {
+		se.CarMaxCurrent, se.CarMinCurrent = amps(n.MaxCurrent), amps(n.MinCurrent)
+		se.EnergyNeeded, se.Departure = scheduler.WattHours(n.Energy), n.Departure
+	}
+	if tx != nil {
+		se.Energy = scheduler.WattHours(tx.Energy)
+	}
+	if s := c.sample(e.ID); s != nil && s.Current != nil {
+		for p := range 3 {
+			se.Drawn[p] = amps(max(0, s.Current[p]))
+		}
+	}
+	se.State = evseState(c, e.ID, rt)
+	switch se.State {
+	case scheduler.StateOffline, scheduler.StateUncontrollable:
+		if !c.st.Loop.NonCompliant {
+			se.Fallback, se.HasFallback = amps(entry.CountedAt(b.now)), true
+		}
+	}
+	rt.state = se.State
+	b.in.EVSEs = append(b.in.EVSEs, se)
+	b.entries = append(b.entries, entry)
+	b.evs = append(b.evs, ref)
+}
+
+// evseState maps what the charger reports onto the scheduler's states.
+func evseState(c *charger, evse int, rt *evseRT) scheduler.State {
+	switch {
+	case c.st.Loop.NonCompliant:
+		return scheduler.StateUncontrollable
+	case !c.st.Connected:
+		return scheduler.StateOffline
+	case rt.inflight == nil && timedOut(c.loopEVSE(evse)):
+		// It may have applied a change we never heard of: counted at the
+		// higher of its limits, others make room.
+		return scheduler.StateUncontrollable
+	}
+	switch c.status(evse) {
+	case site.StatusOccupied, site.StatusCharging, site.StatusSuspendedEVSE:
+		return scheduler.StateCharging
+	case site.StatusSuspendedEV:
+		return scheduler.StateSuspended
+	case site.StatusFaulted, site.StatusUnavailable:
+		return scheduler.StateFaulted
+	case site.StatusUnknown:
+		if c.tx(evse) != nil {
+			return scheduler.StateCharging
+		}
+	}
+	return scheduler.StateNoCar
+}
+
+// timedOut reports whether an EVSE has a pending dynamic profile that
+// timed out.
+func timedOut(ls *site.EVSELoopState) bool {
+	for _, s := range [2]*site.ProfileSlot{&ls.TxDefault, &ls.Tx} {
+		for _, p := range s.Pending {
+			if p.TimedOut {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// otherLoad fills Node.OtherLoad: a node with an EMS meter reading gets the
+// reading minus what our EVSEs below draw; one without gets the sum of its
+// children's other load.
+func (b *built) otherLoad(l *siteLoop) {
+	nn := len(b.in.Nodes)
+	b.evDraw = make([][3]float64, nn)
+	for i, ref := range b.evs {
+		s := ref.c.sample(ref.id())
+		if s == nil || s.Current == nil {
+			continue
+		}
+		rot := ref.c.rotation()
+		for p := range 3 {
+			g := rot.Grid(site.Phase(p + 1)).Index()
+			for n := b.in.EVSEs[i].Node; n >= 0; n = b.in.Nodes[n].Parent {
+				b.evDraw[n][g] += float64(max(0, s.Current[p]))
+			}
+		}
+	}
+	childSum := make([][3]float64, nn)
+	for n := nn - 1; n >= 0; n-- {
+		var other [3]float64
+		if r, ok := l.ls.Meters[b.in.Nodes[n].ID]; ok && b.in.Nodes[n].Kind != scheduler.KindCharger {
+			for p := range 3 {
+				other[p] = float64(r.Current[p]) - b.evDraw[n][p]
+			}
+		} else {
+			other = childSum[n]
+		}
+		for p := range 3 {
+			b.in.Nodes[n].OtherLoad[p] = scheduler.Amps(other[p])
+			b.tree.Nodes[n].OtherLoad[p] = site.Amps(other[p])
+		}
+		if par := b.in.Nodes[n].Parent; par >= 0 {
+			for p := range 3 {
+				childSum[par][p] += other[p]
+			}
+		}
+	}
+}
+
+// fallbacks computes every EVSE's fallback limit against the static limits:
+// the grid connection and open-ended grid limits, circuit fuses, scaled by
+// FallbackFraction, without other load (unknown when we are gone), every
+// EVSE on all its wired phases.
+func (l *siteLoop) fallbacks(b *built) {
+	frac := l.m.cfg.FallbackFraction
+	t := ledger.Tree{Voltage: b.tree.Voltage, Nodes: make([]ledger.Node, len(b.tree.Nodes))}
+	static := l.conf.Site.GridLimit
+	power := l.conf.Site.GridPowerLimit
+	for _, g := range l.conf.Limits {
+		if !g.End.IsZero() || !g.Active(b.now) {
+			continue
+		}
+		for p := range 3 {
+			if g.Limit[p] > 0 {
+				static[p] = min(static[p], g.Limit[p])
+			}
+		}
+		if g.PowerLimit > 0 && (power == 0 || g.PowerLimit < power) {
+			power = g.PowerLimit
+		}
+	}
+	for i, n := range b.in.Nodes {
+		ln := ledger.Node{ID: n.ID, Parent: n.Parent}
+		switch {
+		case i == 0:
+			ln.Limit, ln.PowerLimit = static, power
+		default:
+			for p := range 3 {
+				ln.Limit[p] = site.Amps(n.Limit[p])
+			}
+			ln.PowerLimit = site.Watts(n.PowerLimit)
+		}
+		for p := range 3 {
+			if !math.IsInf(float64(ln.Limit[p]), 1) {
+				ln.Limit[p] = site.Amps(float64(ln.Limit[p]) * frac)
+			}
+		}
+		ln.PowerLimit = site.Watts(float64(ln.PowerLimit) * frac)
+		t.Nodes[i] = ln
+	}
+	evs := make([]fallback.EVSE, len(b.evs))
+	for i, ref := range b.evs {
+		evs[i] = fallback.EVSE{Node: b.in.EVSEs[i].Node, Phases: ref.gridSet(wiring(ref.cfg)),
+			Max: ref.cfg.MaxCurrent, Min: ref.cfg.EffectiveMinCurrent()}
+	}
+	for i, a := range fallback.Limits(&t, evs) {
+		b.evs[i].rt().fallback = a
+	}
+}

@@ -1,0 +1,504 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/smartcharge/smartcharge/loop/ledger"
+	"github.com/smartcharge/smartcharge/scheduler"
+	"github.com/smartcharge/smartcharge/site"
+)
+
+// near is the precision of limit comparisons: chargers round to 0.1 A.
+const near site.Amps = 0.05
+
+func same(a, b site.Amps) bool { return math.Abs(float64(a-b)) < float64(near) }
+
+// reconcile is one run: build the input, run the scheduler, record the
+// targets and the allocation (intent), then dispatch.
+func (l *siteLoop) reconcile(ctx context.Context) {
+	trigger := l.dirty
+	if trigger == "" {
+		trigger = "wake"
+	}
+	l.dirty = ""
+	if !l.loaded {
+		return
+	}
+	clk := l.m.cfg.Clock
+	now := clk.Now()
+	b := l.build(now)
+	l.fallbacks(b)
+	alloc, err := scheduler.Allocate(b.in)
+	if err != nil {
+		l.log.Error("scheduler refused the input (a bug in the loop)", "err", err)
+		return
+	}
+	for i, r := range alloc.EVSEs {
+		ref := b.evs[i]
+		rt, ls := ref.rt(), ref.ls()
+		rt.result = r
+		switch b.in.EVSEs[i].State {
+		case scheduler.StateOffline, scheduler.StateUncontrollable:
+			continue // nothing to send; Limit is what it is counted at
+		}
+		target := site.Amps(r.Limit)
+		if same(target, ls.Target) {
+			continue
+		}
+		if (target > 0) != (ls.Target > 0) {
+			ls.Since = now
+		}
+		if target < ls.Target {
+			msg := "lowering EVSE limit"
+			if target == 0 {
+				msg = "pausing EVSE"
+			}
+			l.log.Info(msg, "charger", ref.c.ref.ChargerID, "evse", ref.id(), "from", float64(ls.Target),
+				"to", float64(target), "reason", r.Reason.String(), "trigger", trigger)
+		}
+		ls.Target = target
+		ref.c.stateDirty = true
+		if rt.trigger.IsZero() {
+			rt.trigger = l.dirtyAt
+		}
+	}
+	l.m.met.runs.WithLabelValues(l.id, trigger).Inc()
+	l.last = b
+	l.lastAlloc = &alloc
+	l.lastTrigger = trigger
+	l.dispatch(ctx)
+	l.m.met.runSeconds.WithLabelValues(l.id).Observe(clk.Now().Sub(now).Seconds())
+}
+
+// want records a time the dispatcher needs to run again.
+func (l *siteLoop) want(t time.Time) {
+	if l.wantAt.IsZero() || t.Before(l.wantAt) {
+		l.wantAt = t
+	}
+}
+
+func (l *siteLoop) nextDeadline() time.Time { return l.wantAt }
+
+// plan is a command the dispatcher decided on.
+type plan struct {
+	i      int
+	ref    evseRef
+	cmd    *command
+	exempt bool // from the rate limit (renewals, resume)
+}
+
+// dispatch compares what every EVSE should have with what its charger
+// accepted and sends the differences: lowers at once, raises only when no
+// lower is outstanding and the ledger with the raise fits every limit.
+func (l *siteLoop) dispatch(ctx context.Context) {
+	if !l.loaded || l.lastAlloc == nil {
+		return
+	}
+	now := l.m.cfg.Clock.Now()
+	l.wantAt = time.Time{}
+	l.expireAnswers(now)
+	b := l.build(now)
+	l.resumeSteps(ctx, b, now)
+
+	lowersOut := false
+	for _, c := range l.chargers {
+		for _, rt := range c.evses {
+			if cmd := rt.inflight; cmd != nil && !cmd.timedOut {
+				lowersOut = lowersOut || !cmd.raise
+				l.want(cmd.deadline)
+			}
+		}
+	}
+	var lowers, raises []plan
+	for i, ref := range b.evs {
+		p, ok := l.decide(b, i, ref, now)
+		if !ok {
+			continue
+		}
+		if p.cmd.raise {
+			raises = append(raises, p)
+		} else {
+			lowers = append(lowers, p)
+		}
+	}
+	l.send(ctx, lowers, false, now)
+	if lowersOut || len(lowers) > 0 {
+		// Raises wait for the lowers' answers (or their timeouts).
+		l.publishView(ctx, b)
+		return
+	}
+	var ok []plan
+	for _, p := range raises {
+		ls := p.ref.ls()
+		if !p.exempt && now.Sub(ls.LastChange) < l.m.cfg.MinRaiseInterval {
+			l.want(ls.LastChange.Add(l.m.cfg.MinRaiseInterval))
+			continue
+		}
+		if err := ledger.CanRaise(&b.tree, b.entries, p.i, p.cmd.rec.Limit, now); err != nil {
+			l.log.Debug("raise held: it would not fit", "charger", p.ref.c.ref.ChargerID, "evse", p.ref.id(),
+				"to", float64(p.cmd.rec.Limit), "err", err)
+			continue
+		}
+		// Pending from here on, so the next raise is checked with it.
+		s := slot(ls, p.cmd)
+		s.Pending = append(s.Pending, p.cmd.rec)
+		ok = append(ok, p)
+	}
+	l.send(ctx, ok, true, now)
+	l.publishView(ctx, b)
+}
+
+// decide returns the command EVSE i needs, if any.
+func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bool) {
+	c, rt, ls, e := ref.c, ref.rt(), ref.ls(), &b.entries[i]
+	if !c.st.Connected || c.st.Loop.NonCompliant || rt.inflight != nil {
+		return plan{}, false
+	}
+	// The fallback first: until it is accepted the EVSE counts at its
+	// maximum whenever it has no dynamic profile.
+	if !rt.fbGaveUp && (ls.Fallback.Accepted == nil || !same(ls.Fallback.Accepted.Limit, rt.fallback) ||
+		len(ls.Fallback.Pending) > 0 || rt.resendFb) {
+		forms := l.fbForms(c)
+		if rt.fbFormIdx >= len(forms) {
+			rt.fbGaveUp = true
+			return plan{}, false
+		}
+		rt.resendFb = false
+		cmd := l.newCommand(ref, kindFallback, forms[rt.fbFormIdx], rt.fallback, now)
+		cmd.raise = rt.fallback > e.Fallback()+near
+		return plan{i: i, ref: ref, cmd: cmd, exempt: true}, true
+	}
+	var target site.Amps
+	switch b.in.EVSEs[i].State {
+	case scheduler.StateOffline:
+		return plan{}, false
+	case scheduler.StateUncontrollable:
+		// Timed out: send the newest unanswered limit again, at most once
+		// per answer timeout, until the charger answers.
+		rec := newestPending(ls)
+		if rec == nil {
+			return plan{}, false
+		}
+		if next := rec.Sent.Add(l.m.cfg.AnswerTimeout); now.Before(next) {
+			l.want(next)
+			return plan{}, false
+		}
+		target = rec.Limit
+	default:
+		target = ls.Target
+	}
+	if rt.forceZero {
+		target = 0
+	}
+	dyn, has := e.Dynamic(now)
+	renew := false
+	if has {
+		if exp := l.leaseEnd(ls, e); !exp.IsZero() {
+			renewAt := exp.Add(-l.m.cfg.RenewBefore)
+			renew = !now.Before(renewAt)
+			if !renew {
+				l.want(renewAt)
+			}
+		}
+	}
+	if has && same(dyn, target) && !renew && !rt.forceSend && !rt.resendDyn && !timedOut(ls) {
+		return plan{}, false
+	}
+	forms := l.dynForms(c, e.TxID != "")
+	if rt.formIdx >= len(forms) {
+		rt.formIdx = 0
+	}
+	rt.forceSend, rt.resendDyn = false, false
+	cmd := l.newCommand(ref, kindDynamic, forms[rt.formIdx], target, now)
+	cmd.raise = target > e.CountedAt(now)+near
+	cmd.trigger = rt.trigger
+	exempt := (has && same(dyn, target)) || rt.resumeRaise
+	if cmd.raise {
+		rt.resumeRaise = false
+	}
+	return plan{i: i, ref: ref, cmd: cmd, exempt: exempt}, true
+}
+
+// leaseEnd is when the dynamic profile in force ends.
+func (l *siteLoop) leaseEnd(ls *site.EVSELoopState, e *ledger.Entry) time.Time {
+	if a := ls.Tx.Accepted; a != nil && e.TxID != "" && a.TransactionID == e.TxID {
+		return a.Expires
+	}
+	if a := ls.TxDefault.Accepted; a != nil {
+		return a.Expires
+	}
+	return time.Time{}
+}
+
+func newestPending(ls *site.EVSELoopState) *site.ProfileRecord {
+	var r *site.ProfileRecord
+	for _, s := range [2]*site.ProfileSlot{&ls.TxDefault, &ls.Tx} {
+		for i := range s.Pending {
+			if r == nil || s.Pending[i].Seq > r.Seq {
+				r = &s.Pending[i]
+			}
+		}
+	}
+	return r
+}
+
+// send records each command as pending, writes the chargers' state (the
+// intent) and then sends. A raise whose intent cannot be written is not
+// sent (after a restart it would be forgotten); a lower is sent anyway (a
+// forgotten lower only overcounts).
+func (l *siteLoop) send(ctx context.Context, plans []plan, raises bool, now time.Time) {
+	touched := map[*charger]bool{}
+	for _, p := range plans {
+		if !raises { // raises were made pending while checked
+			s := slot(p.ref.ls(), p.cmd)
+			s.Pending = append(s.Pending, p.cmd.rec)
+		}
+		touched[p.ref.c] = true
+	}
+	failed := map[*charger]bool{}
+	for c := range touched {
+		if err := l.persistCharger(ctx, c); err != nil {
+			l.log.Warn("cannot write intent", "charger", c.ref.ChargerID, "err", err)
+			failed[c] = true
+		}
+	}
+	for _, p := range plans {
+		ls := p.ref.ls()
+		if failed[p.ref.c] && p.cmd.raise {
+			dropPending(slot(ls, p.cmd), p.cmd.rec.Seq)
+			continue
+		}
+		if p.cmd.kind == kindDynamic && !p.exempt {
+			ls.LastChange = now
+		}
+		p.ref.rt().inflight = p.cmd
+		l.want(p.cmd.deadline)
+		l.start(ctx, p.cmd)
+	}
+}
+
+func dropPending(s *site.ProfileSlot, seq int64) {
+	out := s.Pending[:0]
+	for _, r := range s.Pending {
+		if r.Seq != seq {
+			out = append(out, r)
+		}
+	}
+	s.Pending = out
+	if len(s.Pending) == 0 {
+		s.Pending = nil
+	}
+}
+
+// expireAnswers marks commands whose answer is overdue as timed out: from
+// now on they count at the higher of old and new limit, and raises no
+// longer wait for them.
+func (l *siteLoop) expireAnswers(now time.Time) {
+	for _, c := range l.chargers {
+		for id, rt := range c.evses {
+			cmd := rt.inflight
+			if cmd == nil || cmd.timedOut || now.Before(cmd.deadline) {
+				continue
+			}
+			cmd.timedOut = true
+			s := slot(c.loopEVSE(id), cmd)
+			for i := range s.Pending {
+				if s.Pending[i].Seq == cmd.rec.Seq {
+					s.Pending[i].TimedOut = true
+				}
+			}
+			c.stateDirty = true
+			l.m.met.profiles.WithLabelValues(l.id, "timeout").Inc()
+			l.log.Warn("charger did not answer in time: counted at the higher of its old and new limit",
+				"charger", c.ref.ChargerID, "evse", id, "limit", float64(cmd.rec.Limit), "kind", cmd.kind.String())
+			l.markDirty("timeout")
+		}
+	}
+}
+
+// handle takes a charger's answer.
+func (l *siteLoop) handle(ctx context.Context, r cmdResult) {
+	cmd := r.cmd
+	if cmd == nil {
+		return // a trigger
+	}
+	c := l.chargers[cmd.ref.ChargerID]
+	if c == nil {
+		return
+	}
+	now := l.m.cfg.Clock.Now()
+	rt := c.rt(cmd.evse)
+	if rt.inflight == cmd {
+		rt.inflight = nil
+	}
+	ls := c.loopEVSE(cmd.evse)
+	s := slot(ls, cmd)
+	log := l.log.With("charger", c.ref.ChargerID, "evse", cmd.evse, "kind", cmd.kind.String(),
+		"limit", float64(cmd.rec.Limit), "unit", cmd.form.unit.String(), "purpose", int(cmd.form.purpose), "stack", cmd.form.stack)
+	switch {
+	case r.err == nil && r.res.Status == site.CommandAccepted:
+		rec := cmd.rec
+		rec.Answered, rec.TimedOut = now, false
+		s.Accepted = &rec
+		out := s.Pending[:0]
+		for _, p := range s.Pending {
+			if p.Seq > rec.Seq {
+				out = append(out, p)
+			}
+		}
+		s.Pending = out
+		if len(s.Pending) == 0 {
+			s.Pending = nil
+		}
+		l.m.met.profiles.WithLabelValues(l.id, "accepted").Inc()
+		if !cmd.trigger.IsZero() {
+			l.m.met.triggerToAccepted.WithLabelValues(l.id).Observe(now.Sub(cmd.trigger).Seconds())
+			if rt.trigger.Equal(cmd.trigger) {
+				rt.trigger = time.Time{}
+			}
+		}
+		if cmd.kind == kindDynamic {
+			if rt.formIdx > 0 {
+				l.learnForm(ctx, c, cmd.form)
+			}
+			if rt.forceZero && cmd.rec.Limit == 0 {
+				rt.forceZero, rt.resumeRaise = false, true
+			}
+			l.readback(ctx, c, cmd, r)
+		}
+		log.Debug("profile accepted")
+	case r.err == nil:
+		dropPending(s, cmd.rec.Seq)
+		l.m.met.profiles.WithLabelValues(l.id, "rejected").Inc()
+		log.Info("profile refused, trying another form", "answer", r.res.Status.String(), "detail", r.res.Detail)
+		l.noteRejected(ctx, c)
+		if cmd.kind == kindFallback {
+			rt.fbFormIdx++
+			if rt.fbFormIdx >= len(l.fbForms(c)) {
+				rt.fbGaveUp = true
+				log.Warn("charger refuses every form of fallback profile: it counts at its maximum when offline")
+			}
+		} else {
+			rt.formIdx++
+			if rt.formIdx >= len(l.dynForms(c, cmd.rec.TransactionID != "")) {
+				rt.formIdx = 0
+				l.markNonCompliant(c, "refuses every form of charging profile")
+			}
+		}
+	case errors.Is(r.err, site.ErrOffline):
+		dropPending(s, cmd.rec.Seq)
+		c.st.Connected = false
+		l.m.met.profiles.WithLabelValues(l.id, "error").Inc()
+		log.Info("charger offline, profile not sent")
+	default:
+		for i := range s.Pending {
+			if s.Pending[i].Seq == cmd.rec.Seq {
+				s.Pending[i].TimedOut = true
+			}
+		}
+		if !cmd.timedOut {
+			l.m.met.profiles.WithLabelValues(l.id, "timeout").Inc()
+		}
+		log.Warn("no answer: counted at the higher of its old and new limit", "err", r.err)
+	}
+	c.stateDirty = true
+	if err := l.persistCharger(ctx, c); err != nil {
+		log.Warn("cannot write what the charger answered", "err", err)
+	}
+}
+
+// markNonCompliant counts a charger at its maximum from now on; the next
+// run makes room for it.
+func (l *siteLoop) markNonCompliant(c *charger, reason string) {
+	if c.st.Loop.NonCompliant {
+		return
+	}
+	c.st.Loop.NonCompliant = true
+	c.st.Loop.NonCompliantReason = reason
+	c.st.Loop.NonCompliantSince = l.m.cfg.Clock.Now()
+	c.stateDirty = true
+	l.log.Warn("charger non-compliant: counted at its maximum, others are lowered to make room",
+		"charger", c.ref.ChargerID, "vendor", c.st.Boot.Vendor, "model", c.st.Boot.Model, "reason", reason)
+	l.markDirty("non-compliant")
+}
+
+// readback checks the composite schedule the charger reports after it
+// accepted a dynamic profile.
+func (l *siteLoop) readback(ctx context.Context, c *charger, cmd *command, r cmdResult) {
+	if r.sched == nil || r.schedErr != nil {
+		return // not supported or failed: meter values still tell
+	}
+	s := r.sched
+	if len(s.Periods) == 0 {
+		l.markNonCompliant(c, fmt.Sprintf("composite schedule of EVSE %d is empty after a limit of %.1f A was accepted", cmd.evse, cmd.rec.Limit))
+		return
+	}
+	got := s.Periods[0].Limit
+	v := float64(l.conf.Site.NominalVoltage)
+	if v == 0 {
+		v = float64(site.DefaultNominalVoltage)
+	}
+	gotA := got
+	if s.Unit == site.UnitWatts {
+		if cmd.form.unit == site.UnitAmps {
+			l.learnQuirk(ctx, c, func(q *site.ModelQuirks) bool {
+				if q.AnswersWatts {
+					return false
+				}
+				q.AnswersWatts = true
+				return true
+			})
+		}
+		ph := float64(cmd.rec.Phases)
+		if ph == 0 {
+			ph = 3 // the charger's own conversion is unknown: the lenient one
+		}
+		gotA = got / (ph * v)
+	}
+	if site.Amps(gotA) > cmd.rec.Limit+l.m.cfg.Tolerance {
+		l.markNonCompliant(c, fmt.Sprintf("composite schedule of EVSE %d shows %.1f A after %.1f A was accepted", cmd.evse, gotA, cmd.rec.Limit))
+	}
+}
+
+// checkDraw marks a charger non-compliant when meter values show an EVSE
+// drawing above what it is counted at plus the tolerance for longer than
+// the grace period.
+func (l *siteLoop) checkDraw(ctx context.Context, c *charger, evse int) {
+	if c.st.Loop.NonCompliant {
+		return
+	}
+	s := c.sample(evse)
+	if s == nil || s.Current == nil {
+		return
+	}
+	var cfg *site.EVSE
+	for i := range c.cfg.EVSEs {
+		if c.cfg.EVSEs[i].ID == evse {
+			cfg = &c.cfg.EVSEs[i]
+		}
+	}
+	if cfg == nil {
+		return
+	}
+	now := l.m.cfg.Clock.Now()
+	e := ledger.Entry{Max: cfg.MaxCurrent, Online: c.st.Connected, TxID: c.txID(evse), Slots: c.loopEVSE(evse)}
+	limit := e.CountedAt(now)
+	drawn := max(s.Current[0], s.Current[1], s.Current[2])
+	rt := c.rt(evse)
+	if drawn <= limit+l.m.cfg.Tolerance {
+		rt.overSince = time.Time{}
+		return
+	}
+	if rt.overSince.IsZero() {
+		rt.overSince = now
+		l.log.Info("EVSE draws above its limit", "charger", c.ref.ChargerID, "evse", evse, "drawn", float64(drawn), "limit", float64(limit))
+		return
+	}
+	if now.Sub(rt.overSince) >= l.m.cfg.Grace {
+		l.markNonCompliant(c, fmt.Sprintf("EVSE %d draws %.1f A above its limit of %.1f A for %s", evse, drawn, limit, now.Sub(rt.overSince)))
+	}
+}

@@ -1,0 +1,315 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/smartcharge/smartcharge/scheduler"
+	"github.com/smartcharge/smartcharge/site"
+)
+
+// siteLoop is the control loop of one site: one goroutine that owns all of
+// the site's state and serialises events, answers, timers and API calls.
+type siteLoop struct {
+	m   *Manager
+	id  string
+	log *slog.Logger
+
+	inbox    chan site.Event
+	overflow atomic.Bool
+	kicks    chan string
+	results  chan cmdResult
+	calls    chan func(ctx context.Context)
+	done     chan struct{}
+	cmds     sync.WaitGroup
+
+	// Owned by the loop goroutine.
+	conf     site.Config
+	loaded   bool
+	chargers map[string]*charger
+	ls       site.LoopState
+	dirty    string // trigger of the run due, "" if none
+	dirtyAt  time.Time
+	coalesce Timer
+	wake     Timer
+	wakeAt   time.Time
+	inflight int
+	last     *built
+	gone     bool
+	// lastAlloc is the scheduler's last allocation (parallel to last.evs).
+	lastAlloc   *scheduler.Allocation
+	lastTrigger string
+	// wantAt is the earliest time the dispatcher asked to run again.
+	wantAt time.Time
+
+	view     atomic.Pointer[site.AllocationView]
+	watchMu  sync.Mutex
+	watchers map[chan site.AllocationUpdate]struct{}
+}
+
+func newSiteLoop(m *Manager, id string) *siteLoop {
+	return &siteLoop{
+		m: m, id: id, log: m.log.With("site", id),
+		inbox:    make(chan site.Event, m.cfg.Inbox),
+		kicks:    make(chan string, 1),
+		results:  make(chan cmdResult, 64),
+		calls:    make(chan func(context.Context)),
+		done:     make(chan struct{}),
+		chargers: map[string]*charger{},
+		watchers: map[chan site.AllocationUpdate]struct{}{},
+	}
+}
+
+// publish queues an event; when the queue is full the loop re-reads the
+// state from the store instead (the adapter writes it before publishing).
+func (l *siteLoop) publish(ev site.Event) {
+	select {
+	case l.inbox <- ev:
+	default:
+		l.overflow.Store(true)
+		l.kick("overflow")
+	}
+}
+
+// kick asks for a run; kicks coalesce.
+func (l *siteLoop) kick(reason string) {
+	select {
+	case l.kicks <- reason:
+	default:
+	}
+}
+
+// call runs f on the loop goroutine and waits for it.
+func (l *siteLoop) call(ctx context.Context, f func(ctx context.Context)) error {
+	done := make(chan struct{})
+	select {
+	case l.calls <- func(ctx context.Context) { f(ctx); close(done) }:
+	case <-l.done:
+		return fmt.Errorf("loop: site %s: %w", l.id, ErrStopped)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-l.done:
+		return fmt.Errorf("loop: site %s: %w", l.id, ErrStopped)
+	}
+}
+
+func timerC(t Timer) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C()
+}
+
+// run is the loop goroutine.
+func (l *siteLoop) run(ctx context.Context) {
+	defer close(l.done)
+	defer l.cmds.Wait()
+	clk := l.m.cfg.Clock
+	l.reload(ctx)
+	if l.gone {
+		return
+	}
+	tick := clk.NewTimer(0)
+	defer func() {
+		tick.Stop()
+		for _, t := range []Timer{l.coalesce, l.wake} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+	}()
+	for {
+		l.armWake()
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-l.inbox:
+			l.apply(ctx, ev)
+			for more := true; more; {
+				select {
+				case ev := <-l.inbox:
+					l.apply(ctx, ev)
+				default:
+					more = false
+				}
+			}
+			l.markDirty("event")
+		case reason := <-l.kicks:
+			if reason == "trigger" || reason == "overflow" {
+				l.reload(ctx)
+			}
+			l.markDirty(reason)
+		case r := <-l.results:
+			l.inflight--
+			l.handle(ctx, r)
+			if l.loaded {
+				l.dispatch(ctx)
+			}
+		case f := <-l.calls:
+			f(ctx)
+		case <-timerC(l.coalesce):
+			l.coalesce = nil
+			l.reconcile(ctx)
+		case <-tick.C():
+			tick = clk.NewTimer(l.m.cfg.Tick)
+			l.reload(ctx)
+			if l.gone {
+				return
+			}
+			l.dirty = "tick"
+			l.reconcile(ctx)
+		case <-timerC(l.wake):
+			l.wake, l.wakeAt = nil, time.Time{}
+			if l.loaded {
+				l.dispatch(ctx)
+			}
+		}
+		if l.gone {
+			return
+		}
+		l.m.notifyActivity()
+	}
+}
+
+// markDirty asks for a run after the coalescing delay, so a burst of
+// events becomes one run.
+func (l *siteLoop) markDirty(trigger string) {
+	if l.dirty == "" {
+		l.dirty, l.dirtyAt = trigger, l.m.cfg.Clock.Now()
+	}
+	if l.coalesce == nil {
+		l.coalesce = l.m.cfg.Clock.NewTimer(l.m.cfg.Coalesce)
+	}
+}
+
+// armWake sets the wake timer to the earliest deadline the dispatcher
+// named (answer timeouts, rate limits, lease renewals, grace periods).
+func (l *siteLoop) armWake() {
+	at := l.nextDeadline()
+	if at.IsZero() || (!l.wakeAt.IsZero() && !at.Before(l.wakeAt)) {
+		return
+	}
+	if l.wake != nil {
+		l.wake.Stop()
+	}
+	l.wakeAt = at
+	l.wake = l.m.cfg.Clock.NewTimer(max(0, at.Sub(l.m.cfg.Clock.Now())))
+}
+
+// ioCtx bounds one store operation.
+func (l *siteLoop) ioCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 5*time.Second)
+}
+
+// reload reads the site's configuration, loop state and charger states
+// from the store. The loop's own per-charger state in memory wins over the
+// stored one once loaded (it is written through). On the first load,
+// profiles that were pending when the previous process stopped are marked
+// timed out: their answers are lost.
+func (l *siteLoop) reload(ctx context.Context) {
+	ctx, cancel := l.ioCtx(ctx)
+	defer cancel()
+	conf, err := l.m.cfg.Store.Config(ctx, l.id)
+	if errors.Is(err, site.ErrNotFound) {
+		l.log.Info("site gone, stopping its loop")
+		l.gone = true
+		return
+	}
+	if err != nil {
+		l.log.Warn("cannot read site config, keeping the last one", "err", err)
+		return
+	}
+	if !l.loaded {
+		ls, err := l.m.cfg.LoopState.LoopState(ctx, l.id)
+		if err != nil {
+			l.log.Warn("cannot read loop state, retrying on the next tick", "err", err)
+			return
+		}
+		l.ls = ls
+		if ls.Allocation != nil {
+			v := *ls.Allocation
+			l.view.Store(&v)
+		}
+	}
+	l.overflow.Store(false)
+	seen := map[string]bool{}
+	for _, cc := range conf.Chargers {
+		ref := site.ChargerRef{SiteID: l.id, ChargerID: cc.ID}
+		seen[cc.ID] = true
+		st, err := l.m.cfg.Store.ChargerState(ctx, ref)
+		if err != nil {
+			l.log.Warn("cannot read charger state", "charger", cc.ID, "err", err)
+			if c := l.chargers[cc.ID]; c != nil {
+				c.cfg = cc
+			}
+			continue
+		}
+		c := l.chargers[cc.ID]
+		if c == nil {
+			c = &charger{ref: ref, evses: map[int]*evseRT{}, external: map[int]site.ExternalLimitReported{}}
+			l.chargers[cc.ID] = c
+			if st.Loop == nil {
+				st.Loop = &site.ChargerLoopState{NextSeq: 1}
+			} else {
+				for _, e := range st.Loop.EVSEs {
+					for _, s := range []*site.ProfileSlot{&e.Fallback, &e.TxDefault, &e.Tx} {
+						for i := range s.Pending {
+							s.Pending[i].TimedOut = true
+						}
+					}
+				}
+			}
+		} else {
+			st.Loop = c.st.Loop
+		}
+		c.cfg, c.st = cc, st
+	}
+	for id := range l.chargers {
+		if !seen[id] {
+			delete(l.chargers, id)
+		}
+	}
+	l.conf = conf
+	l.loaded = true
+}
+
+// persistCharger writes the loop's state of one charger (only the Loop
+// field; the adapter's fields are left as stored).
+func (l *siteLoop) persistCharger(ctx context.Context, c *charger) error {
+	ctx, cancel := l.ioCtx(ctx)
+	defer cancel()
+	loopState := c.st.Loop
+	_, err := l.m.cfg.Store.UpdateChargerState(ctx, c.ref, func(st *site.ChargerState) error {
+		st.Loop = loopState
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("loop: persist charger %s: %w", c.ref, err)
+	}
+	c.stateDirty = false
+	return nil
+}
+
+// persistLoop writes a change of the site's loop state.
+func (l *siteLoop) persistLoop(ctx context.Context, fn func(*site.LoopState)) error {
+	ctx, cancel := l.ioCtx(ctx)
+	defer cancel()
+	_, err := l.m.cfg.LoopState.UpdateLoopState(ctx, l.id, func(ls *site.LoopState) error {
+		fn(ls)
+		ls.UpdateTime = l.m.cfg.Clock.Now()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("loop: persist loop state of site %s: %w", l.id, err)
+	}
+	return nil
+}
