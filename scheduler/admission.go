@@ -74,7 +74,7 @@ func (a *admission) tryAdmit(c *car) bool {
 func (a *admission) fits(node int32, grid PhaseSet, x float64) blocker {
 	t := a.t
 	nph := float64(grid.Count())
-	for n := node; n >= 0; n = t.parent[n] {
+	for n := t.up[node]; n >= 0; n = t.next(n) {
 		c := int(n) * consCount
 		for p := range 3 {
 			if grid&(1<<p) != 0 && a.used[c+consPhase+p]+x > t.cap[c+consPhase+p]-eps {
@@ -98,7 +98,7 @@ func (a *admission) fits(node int32, grid PhaseSet, x float64) blocker {
 func addLoad(t *tree, used []float64, node int32, grid PhaseSet, x float64) {
 	nph := float64(grid.Count())
 	asym := grid != AllPhases
-	for n := node; n >= 0; n = t.parent[n] {
+	for n := t.up[node]; n >= 0; n = t.next(n) {
 		c := int(n) * consCount
 		for p := range 3 {
 			if grid&(1<<p) != 0 {

@@ -25,10 +25,15 @@ func limited(x float64) bool { return x < math.MaxFloat64 }
 // tree is the site tree with per-constraint capacities for our load.
 type tree struct {
 	parent []int32
-	kind   []NodeKind
-	id     []string
+	// up[n] is the nearest node at or above n with a limit of any kind,
+	// -1 if none: walks up a car's path skip nodes that limit nothing
+	// (most chargers).
+	up   []int32
+	kind []NodeKind
+	id   []string
 	// base is what we do not control through each node, per grid phase:
-	// other load plus offline and uncontrollable EVSEs.
+	// other load plus offline and uncontrollable EVSEs (these only on
+	// nodes that limit something; the others need no base).
 	base [][3]float64
 	// limit is the effective phase limit minus the safety margin (not
 	// minus base); power is the power limit in A summed over phases minus
@@ -51,6 +56,7 @@ func newTree(in *Input, cfg *Config) *tree {
 	n := len(in.Nodes)
 	t := &tree{
 		parent:       make([]int32, n),
+		up:           make([]int32, n),
 		kind:         make([]NodeKind, n),
 		id:           make([]string, n),
 		base:         make([][3]float64, n),
@@ -93,8 +99,29 @@ func newTree(in *Input, cfg *Config) *tree {
 			t.limit[i][p] -= margin
 		}
 		t.power[i] -= 3 * margin
+		t.up[i] = int32(i)
+		if !t.limits(i) {
+			t.up[i] = -1
+			if p := t.parent[i]; p >= 0 {
+				t.up[i] = t.up[p]
+			}
+		}
 	}
 	return t
+}
+
+// limits reports whether node n has any limit.
+func (t *tree) limits(n int) bool {
+	return limited(t.limit[n][0]) || limited(t.limit[n][1]) || limited(t.limit[n][2]) ||
+		limited(t.power[n]) || limited(t.imbMax[n])
+}
+
+// next returns the next node above n (exclusive) that limits anything.
+func (t *tree) next(n int32) int32 {
+	if p := t.parent[n]; p >= 0 {
+		return t.up[p]
+	}
+	return -1
 }
 
 // powerLimit converts a power limit to amps summed over phases.
@@ -107,7 +134,7 @@ func powerLimit(w Watts, v Volts) float64 {
 
 // addBase counts load we do not control on every node from n to the root.
 func (t *tree) addBase(n int32, grid PhaseSet, a float64) {
-	for ; n >= 0; n = t.parent[n] {
+	for n = t.up[n]; n >= 0; n = t.next(n) {
 		for p := range 3 {
 			if grid&(1<<p) != 0 {
 				t.base[n][p] += a

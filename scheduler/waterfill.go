@@ -217,7 +217,7 @@ func (f *filler) changeSlope(i int32, level, dw float64, mark bool) {
 	grid := c.mode.grid
 	asym := grid != AllPhases
 	nph := float64(grid.Count())
-	for n := c.node; n >= 0; n = t.parent[n] {
+	for n := t.up[c.node]; n >= 0; n = t.next(n) {
 		base := int32(n) * consCount
 		for p := range int32(3) {
 			if grid&(1<<p) == 0 {
