@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +30,7 @@ type conn struct {
 	known    bool
 	remote   string
 	since    time.Time
-	log      *slog.Logger
+	log      connLogger
 
 	// slot holds a token while one of our CALLs is outstanding: callers
 	// queue on it (at most one outstanding CALL per direction).
@@ -63,7 +62,7 @@ type callResult struct {
 }
 
 func newConn(s *Server, ws *websocket.Conn, v Version, identity string, ref site.ChargerRef, known bool, remote string) *conn {
-	return &conn{
+	c := &conn{
 		srv:      s,
 		ws:       ws,
 		version:  v,
@@ -73,22 +72,25 @@ func newConn(s *Server, ws *websocket.Conn, v Version, identity string, ref site
 		known:    known,
 		remote:   remote,
 		since:    s.cfg.Clock.Now(),
-		log:      s.log.With("identity", identity, "ocpp", v.String()),
 		slot:     make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		finished: make(chan struct{}),
 	}
+	c.log = connLogger{c}
+	return c
 }
 
 func (c *conn) now() time.Time { return c.srv.cfg.Clock.Now() }
 
-// serve runs the connection to its end. ctx carries no deadline.
-func (c *conn) serve(ctx context.Context) {
-	defer close(c.finished)
+// start registers the connection and records it; on false (the server
+// is closing) the connection is closed and done. ctx carries no deadline;
+// the returned context ends with the connection.
+func (c *conn) start(ctx context.Context) (context.Context, context.CancelFunc, bool) {
 	if !c.srv.register(c) {
 		c.ws.Close(websocket.StatusGoingAway, "server shutting down")
 		close(c.closed)
-		return
+		close(c.finished)
+		return nil, nil, false
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	c.log.Info("ocpp charger connected", "remote", c.remote, "known", c.known)
@@ -109,7 +111,14 @@ func (c *conn) serve(ctx context.Context) {
 		c.pingTimer = time.AfterFunc(c.srv.cfg.PingInterval, func() { c.ping(ctx) })
 		c.mu.Unlock()
 	}
+	return ctx, cancel, true
+}
 
+// run reads frames until the connection ends, then cleans up. It runs on
+// a goroutine of its own that does little else, so its stack stays small
+// while the charger is idle.
+func (c *conn) run(ctx context.Context, cancel context.CancelFunc) {
+	defer close(c.finished)
 	err := c.readLoop(ctx)
 
 	cancel()
@@ -502,3 +511,15 @@ func (c *conn) pendingInfo() PendingCharger {
 func (c *conn) goBound(ctx context.Context, fn func(context.Context)) {
 	c.workers.Go(func() { fn(ctx) })
 }
+
+// connLogger adds the charger's identity and version to each record; it
+// holds nothing per connection (a slog.Logger.With would).
+type connLogger struct{ c *conn }
+
+func (l connLogger) with(args []any) []any {
+	return append([]any{"identity", l.c.identity, "ocpp", l.c.version.String()}, args...)
+}
+
+func (l connLogger) Info(msg string, args ...any)  { l.c.srv.log.Info(msg, l.with(args)...) }
+func (l connLogger) Warn(msg string, args ...any)  { l.c.srv.log.Warn(msg, l.with(args)...) }
+func (l connLogger) Error(msg string, args ...any) { l.c.srv.log.Error(msg, l.with(args)...) }

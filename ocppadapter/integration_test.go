@@ -1,10 +1,14 @@
 package ocppadapter_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -335,3 +339,50 @@ func TestOversizeFrameRefused(t *testing.T) {
 }
 
 func closeStatus(err error) int { return int(websocket.CloseStatus(err)) }
+
+// A charger that sends its first frame in the same packet as the
+// handshake (bytes net/http has already buffered) is understood.
+func TestFrameSentWithHandshake(t *testing.T) {
+	h := ocpptest.Start(t, ocpptest.Options{Identities: []string{"FAST"}, Config: ocppadapter.Config{SkipCapabilityRead: true}})
+	addr := strings.TrimPrefix(h.HTTP.URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(wait))
+	payload := []byte(`[2,"early-1","Heartbeat",{}]`)
+	key := [4]byte{1, 2, 3, 4}
+	frame := []byte{0x81, 0x80 | byte(len(payload)), key[0], key[1], key[2], key[3]}
+	for i, b := range payload {
+		frame = append(frame, b^key[i%4])
+	}
+	req := "GET /ocpp/FAST HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+	if _, err := conn.Write(append([]byte(req), frame...)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	hdr := make([]byte, 2)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		t.Fatal(err)
+	}
+	n := int(hdr[1] & 0x7f)
+	if n == 126 {
+		ext := make([]byte, 2)
+		io.ReadFull(br, ext)
+		n = int(ext[0])<<8 | int(ext[1])
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(br, body); err != nil {
+		t.Fatal(err)
+	}
+	f, ferr := ocppadapter.ParseFrame(body)
+	if hdr[0] != 0x81 || ferr != nil || f.Type != ocppadapter.TypeCallResult || f.ID != "early-1" {
+		t.Fatalf("answer %x %s (%v)", hdr, body, ferr)
+	}
+}

@@ -1,6 +1,8 @@
 package ocppadapter
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -8,7 +10,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -185,18 +189,62 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusServiceUnavailable, identity, "server shutting down")
 		return
 	}
-	defer s.wg.Done()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{version.Subprotocol()},
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
+		s.wg.Done()
 		s.log.Warn("ocpp websocket accept failed", "identity", identity, "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
 	c := newConn(s, ws, version, identity, ref, known, r.RemoteAddr)
-	c.serve(context.WithoutCancel(r.Context()))
+	// Serve on a goroutine of our own and return, so net/http drops its
+	// per-request buffers and the hijacked connection's 4 KiB buffers
+	// (smallBuffers replaced them): an idle charger costs little.
+	cctx, cancel, ok := c.start(context.WithoutCancel(r.Context()))
+	if !ok {
+		s.wg.Done()
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		c.run(cctx, cancel)
+	}()
+}
+
+// connBufSize is the size of each connection's read and write buffer; a
+// typical OCPP frame fits, larger ones take more system calls.
+const connBufSize = 1024
+
+// smallBuffers hands websocket.Accept a hijacked connection with small
+// buffers instead of net/http's 4 KiB ones.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	// Bytes the client sent right after its handshake may already sit in
+	// net/http's buffer: they must be in ours too, buffered (Accept keeps
+	// only what is buffered when it resets the reader).
+	n := brw.Reader.Buffered()
+	if n == 0 {
+		return c, bufio.NewReadWriter(bufio.NewReaderSize(c, connBufSize), bufio.NewWriterSize(c, connBufSize)), nil
+	}
+	early, _ := brw.Reader.Peek(n)
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), c), max(connBufSize, n))
+	if _, err := br.Peek(n); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(c, connBufSize)), nil
 }
 
 // admit finds the charger and checks its credentials. A non-zero status
