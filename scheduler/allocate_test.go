@@ -430,6 +430,18 @@ func TestAllocate(t *testing.T) {
 			},
 		},
 		{
+			desc:  "cars at their maxima fill a limit exactly (float sums in any order)",
+			nodes: []scheduler.Node{grid(18.7)},
+			evses: []scheduler.EVSE{car("a", 0, carMax(6.0)), car("b", 0, carMax(6.3)), car("c", 0, carMax(6.4))},
+			want:  map[string]want{"a": {limit: 6.0}, "b": {limit: 6.3}, "c": {limit: 6.4}},
+		},
+		{
+			desc:  "cars at their maxima fill a limit exactly, other order",
+			nodes: []scheduler.Node{grid(18.7)},
+			evses: []scheduler.EVSE{car("c", 0, carMax(6.4)), car("b", 0, carMax(6.3)), car("a", 0, carMax(6.0))},
+			want:  map[string]want{"a": {limit: 6.0}, "b": {limit: 6.3}, "c": {limit: 6.4}},
+		},
+		{
 			desc:  "deep tree: the tightest node on the path limits",
 			nodes: []scheduler.Node{grid(100), circuit("c1", 0, 50), circuit("c2", 1, 20), charger("cp", 2)},
 			evses: []scheduler.EVSE{car("a", 3), car("b", 1)},

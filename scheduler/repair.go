@@ -15,12 +15,12 @@ func (f *filler) repair(step float64) []float64 {
 	}
 	for ci := range tot {
 		c := int32(ci)
-		if !limited(t.cap[c]) || tot[c] <= t.cap[c] {
+		if !limited(t.cap[c]) || tot[c] <= t.cap[c]+noise {
 			continue
 		}
 		n, k := c/consCount, c%consCount
 		first, last := f.start[f.pre[n]], f.start[f.pre[n]+f.size[n]]
-		for i := last - 1; i >= first && tot[c] > t.cap[c]; i-- {
+		for i := last - 1; i >= first && tot[c] > t.cap[c]+noise; i-- {
 			car := f.cars[i]
 			if !loads(car.mode.grid, k) || f.x[i] <= car.lo {
 				continue

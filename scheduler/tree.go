@@ -19,6 +19,11 @@ const (
 // checked exactly after rounding (see repair).
 const eps = 1e-6
 
+// noise is how far a sum may exceed a limit through float rounding alone
+// (the order of additions): a nanoampere. Repair and verify ignore it;
+// anything more is lowered.
+const noise = 1e-9
+
 // limited reports whether a capacity limits at all (is not +Inf).
 func limited(x float64) bool { return x < math.MaxFloat64 }
 
@@ -164,7 +169,7 @@ func (t *tree) computeCaps() []Infeasibility {
 		room[consPower] = t.power[n] - sum
 		for k := range 4 {
 			t.cap[c+k] = room[k]
-			if room[k] < 0 {
+			if room[k] < -noise {
 				if t.infeasibleAt[n] < 0 {
 					t.infeasibleAt[n] = int32(len(inf))
 				}

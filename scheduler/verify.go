@@ -1,7 +1,7 @@
 package scheduler
 
 // verify recomputes every node's load from the results alone and checks
-// each limit once more. It never finds anything unless the code above has a
+// each limit once more (ignoring float noise of a nanoampere). It never finds anything unless the code above has a
 // bug; if it does, it pauses every controllable EVSE below the node, so a
 // bug costs charging, never a fuse.
 func verify(in *Input, t *tree, res []Result) {
@@ -60,14 +60,14 @@ func firstViolation(in *Input, t *tree, res []Result) int32 {
 		for p := range 3 {
 			l[p] = tot[n][p] + float64(in.Nodes[n].OtherLoad[p])
 			sum += l[p]
-			if l[p] > t.limit[n][p] {
+			if l[p] > t.limit[n][p]+noise {
 				return int32(n)
 			}
 		}
-		if sum > t.power[n] {
+		if sum > t.power[n]+noise {
 			return int32(n)
 		}
-		if limited(t.imbMax[n]) && spread(l) > max(t.imbMax[n], spread(t.base[n]))+1e-9 {
+		if limited(t.imbMax[n]) && spread(l) > max(t.imbMax[n], spread(t.base[n]))+noise {
 			return int32(n)
 		}
 	}

@@ -141,6 +141,10 @@ func Totals(in *scheduler.Input, out *scheduler.Allocation) (base, total [][3]fl
 	return base, total, ours
 }
 
+// Noise is the tolerance of the checks: sums of the same values in another
+// order may differ in the last bits; a nanoampere.
+const Noise = 1e-9
+
 func spread(l [3]float64) float64 { return max(l[0], l[1], l[2]) - min(l[0], l[1], l[2]) }
 
 // CheckLimits checks rule 1 on out: at every node where a controllable
@@ -150,7 +154,8 @@ func spread(l [3]float64) float64 { return max(l[0], l[1], l[2]) - min(l[0], l[1
 // do not control, when that is larger already). Offline and uncontrollable
 // EVSEs must be counted at what they may draw on all wired phases. Every
 // node whose base load alone breaks a limit must be reported infeasible.
-// It returns every breach found, joined.
+// Sums may exceed a limit by [Noise] (float summation order). It returns
+// every breach found, joined.
 func CheckLimits(inV scheduler.Input, outV scheduler.Allocation) error {
 	in, out := &inV, &outV
 	if len(out.EVSEs) != len(in.EVSEs) {
@@ -179,9 +184,9 @@ func CheckLimits(inV scheduler.Input, outV scheduler.Allocation) error {
 		sumB := 0.0
 		for p := range 3 {
 			sumB += base[n][p]
-			over = over || base[n][p] > l.Phase[p]
+			over = over || base[n][p] > l.Phase[p]+Noise
 		}
-		over = over || sumB > l.Power
+		over = over || sumB > l.Power+Noise
 		if over && !reported(out, n) {
 			errs = append(errs, fmt.Errorf("node %s: base load %v breaks its limits but is not reported infeasible", id, base[n]))
 		}
@@ -191,14 +196,14 @@ func CheckLimits(inV scheduler.Input, outV scheduler.Allocation) error {
 		sum := 0.0
 		for p := range 3 {
 			sum += total[n][p]
-			if total[n][p] > l.Phase[p] {
+			if total[n][p] > l.Phase[p]+Noise {
 				errs = append(errs, fmt.Errorf("node %s L%d: load %.6f A > limit %.6f A", id, p+1, total[n][p], l.Phase[p]))
 			}
 		}
-		if sum > l.Power {
+		if sum > l.Power+Noise {
 			errs = append(errs, fmt.Errorf("node %s: power load %.6f A > limit %.6f A (summed over phases)", id, sum, l.Power))
 		}
-		if s, sb := spread(total[n]), spread(base[n]); s > max(l.Imbalance, sb)+1e-9 {
+		if s, sb := spread(total[n]), spread(base[n]); s > max(l.Imbalance, sb)+Noise {
 			errs = append(errs, fmt.Errorf("node %s: imbalance %.6f A > max %.6f A (base %.6f A)", id, s, l.Imbalance, sb))
 		}
 	}
