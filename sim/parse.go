@@ -3,7 +3,9 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
@@ -39,7 +41,7 @@ func ParseScenario(data []byte) (*Scenario, error) {
 	} else {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
-		if err := dec.Decode(&s); err != nil {
+		if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: yaml: %w", ErrScenario, err)
 		}
 	}
