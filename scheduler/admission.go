@@ -77,15 +77,15 @@ func (a *admission) fits(node int32, grid PhaseSet, x float64) blocker {
 	for n := t.up[node]; n >= 0; n = t.next(n) {
 		c := int(n) * consCount
 		for p := range 3 {
-			if grid&(1<<p) != 0 && a.used[c+consPhase+p]+x > t.cap[c+consPhase+p]-eps {
+			if grid&(1<<p) != 0 && a.used[c+consPhase+p]+x > t.cap[c+consPhase+p]+slack {
 				return blocker{node: n, k: int8(consPhase + p)}
 			}
 		}
-		if a.used[c+consPower]+nph*x > t.cap[c+consPower]-eps {
+		if a.used[c+consPower]+nph*x > t.cap[c+consPower]+slack {
 			return blocker{node: n, k: consPower}
 		}
 		if grid != AllPhases && limited(t.imbMax[n]) {
-			if p := t.imbalanceBreak(n, a.used[c+consImb:c+consImb+3], grid, x, -eps); p >= 0 {
+			if p := t.imbalanceBreak(n, a.used[c+consImb:c+consImb+3], grid, x, slack); p >= 0 {
 				return blocker{node: n, k: int8(consImb + p)}
 			}
 		}
@@ -116,7 +116,7 @@ func addLoad(t *tree, used []float64, node int32, grid PhaseSet, x float64) {
 // single/two-phase load asym on the phases in grid breaks node n's
 // imbalance rule, or -1. The rule: on every phase that carries such load,
 // base + load may exceed the lowest phase's base + load by at most the
-// maximum imbalance (plus slack, which is negative to keep a margin).
+// maximum imbalance (plus slack, the float tolerance).
 // Three-phase load adds the same to every phase and drops out.
 func (t *tree) imbalanceBreak(n int32, asym []float64, grid PhaseSet, x, slack float64) int {
 	var l [3]float64

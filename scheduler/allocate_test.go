@@ -162,6 +162,12 @@ func TestAllocate(t *testing.T) {
 			want:  map[string]want{"a": {limit: 10}, "b": {limit: 8}},
 		},
 		{
+			desc:  "minimums that fill a limit exactly are all admitted",
+			nodes: []scheduler.Node{grid(100), circuit("c1", 0, 18)},
+			evses: []scheduler.EVSE{car("a", 1), car("b", 1), car("c", 1)},
+			want:  map[string]want{"a": {limit: 6}, "b": {limit: 6}, "c": {limit: 6}},
+		},
+		{
 			desc:  "not enough for every minimum: lower priority paused",
 			nodes: []scheduler.Node{grid(10)},
 			evses: []scheduler.EVSE{car("a", 0, prio(2)), car("b", 0, prio(1))},

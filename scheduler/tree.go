@@ -13,11 +13,11 @@ const (
 	consCount = 7
 )
 
-// eps is kept free when admitting minimums (and keeping old limits in the
-// dead band), so that float rounding in sums of values that cannot be
-// lowered never takes a total over a limit. Values that can be lowered are
-// checked exactly after rounding (see repair).
-const eps = 1e-6
+// slack is the float tolerance when admitting minimums and keeping old
+// limits in the dead band: half of noise, so that a sum that fits here
+// (in one order of additions) fits in verify (in another) too, while
+// minimums that fill a limit exactly (3 x 6 A on 18 A) are admitted.
+const slack = noise / 2
 
 // noise is how far a sum may exceed a limit through float rounding alone
 // (the order of additions): a nanoampere. Repair and verify ignore it;
