@@ -256,9 +256,13 @@ func (c *Charger) queue(calls ...outCall) { c.outbox = append(c.outbox, calls...
 
 // EVSEState is a snapshot of one EVSE.
 type EVSEState struct {
-	EVSE   int       `json:"evse"`
-	Status string    `json:"status"`
-	Limit  site.Amps `json:"limit"`
+	EVSE int `json:"evse"`
+	// Status is the last status reported (1.6 StatusNotification names;
+	// 2.0.1 connector status).
+	Status string `json:"status"`
+	// ChargingState is Charging, SuspendedEV or SuspendedEVSE with a car.
+	ChargingState string    `json:"charging_state,omitempty"`
+	Limit         site.Amps `json:"limit"`
 	// Offer is what the EVSE really offers the car (differs from Limit
 	// when the charger ignores profiles or shares a station limit).
 	Offer  site.Amps      `json:"offer"`
@@ -305,6 +309,9 @@ func (c *Charger) State() ChargerState {
 		es := EVSEState{EVSE: e.id, Status: e.status, Limit: e.limit.Amps, Offer: e.offer, TxID: e.txID, Source: e.limit.Decider(), Energy: e.register}
 		if e.car != nil {
 			es.Car, es.Draw, es.Phases, es.SoC = true, e.car.Draw, e.car.Phases, e.car.SoC
+			if e.state != 0 {
+				es.ChargingState = e.state.String()
+			}
 		}
 		s.EVSEs = append(s.EVSEs, es)
 	}

@@ -176,7 +176,11 @@ func (f *Fleet) WriteView(w io.Writer, maxChargers int) {
 			if e.Source.Valid() {
 				src = fmt.Sprintf("#%d %s L%d", e.Source.ProfileID, e.Source.Purpose, e.Source.StackLevel)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%.1f\t%.1f\t%.1f\t%d\t%s\t%s\n", st.ID, e.EVSE, st.Connected, e.Status, float64(e.Limit), float64(e.Offer), float64(e.Draw), e.Phases, soc, src)
+			status := e.Status
+			if e.ChargingState != "" && e.ChargingState != status {
+				status += "/" + e.ChargingState
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%.1f\t%.1f\t%.1f\t%d\t%s\t%s\n", st.ID, e.EVSE, st.Connected, status, float64(e.Limit), float64(e.Offer), float64(e.Draw), e.Phases, soc, src)
 		}
 	}
 	_ = tw.Flush()

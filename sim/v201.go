@@ -14,8 +14,9 @@ import (
 // v201 speaks OCPP 2.0.1.
 type v201 struct {
 	c *Charger
-	// reportSeq numbers the NotifyReport/ReportChargingProfiles parts.
-	txUpdated, txEnded []string
+	// txStarted and txEnded are SampledDataCtrlr's TxStartedMeasurands and
+	// TxEndedMeasurands: kept for GetVariables, not used for sampling.
+	txStarted, txEnded []string
 }
 
 var _ dialect = (*v201)(nil)
@@ -741,8 +742,8 @@ func (d *v201) variables() []dmVar {
 			get: func(a string) (string, bool) { return strings.Join(d.txEnded, ","), a == "" || a == "Actual" },
 			set: measurands(&d.txEnded)},
 		{component: "SampledDataCtrlr", name: "TxStartedMeasurands", dataType: "MemberList",
-			get: func(a string) (string, bool) { return strings.Join(d.txUpdated, ","), a == "" || a == "Actual" },
-			set: measurands(&d.txUpdated)},
+			get: func(a string) (string, bool) { return strings.Join(d.txStarted, ","), a == "" || a == "Actual" },
+			set: measurands(&d.txStarted)},
 		{component: "OCPPCommCtrlr", name: "HeartbeatInterval", dataType: "integer",
 			get: func(a string) (string, bool) {
 				return strconv.Itoa(int(c.heartbeat / time.Second)), a == "" || a == "Actual"
