@@ -5,11 +5,11 @@
 //
 // # Figures and targets
 //
-//   - [BenchmarkMeterValuesRoundTrip]: MeterValues round trips per second
+//   - BenchmarkMeterValuesRoundTrip: MeterValues round trips per second
 //     from 1,000 chargers with a transaction running, one CALL outstanding
 //     each, the server alone on one core with schema validation on.
 //     Target >= 50,000/s.
-//   - [BenchmarkIdleConnectionMemory]: the server's heap+stack (and RSS)
+//   - BenchmarkIdleConnectionMemory: the server's heap+stack (and RSS)
 //     growth per idle booted connection, over 10,000 connections. Target
 //     <= 10 KiB.
 //

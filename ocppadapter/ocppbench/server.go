@@ -14,8 +14,10 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/smartcharge/smartcharge/ocppadapter"
@@ -59,8 +61,10 @@ func (c ServerConfig) Validate() error {
 // Server is the OCPP adapter on an in-memory store, as the benchmarks run
 // it: schema validation of every incoming message on (the adapter always
 // validates), outgoing validation off (as in production), events counted
-// and dropped. It serves /ocpp/{identity} and GET /stats ([Stats] as JSON;
-// ?gc=1 collects garbage and returns freed memory to the OS first).
+// and dropped. It serves /ocpp/{identity}, GET /stats ([Stats] as JSON;
+// ?gc=1 collects garbage and returns freed memory to the OS first), and
+// for profiling GET /debug/heap (a heap profile after a GC) and
+// GET /debug/goroutine (goroutine stacks, text).
 type Server struct {
 	// URL is "ws://host:port/ocpp/"; append an identity.
 	URL string
@@ -113,6 +117,14 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.Stats(r.URL.Query().Get("gc") == "1"))
 	})
+	mux.HandleFunc("GET /debug/heap", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_ = pprof.Lookup("heap").WriteTo(w, 0)
+	})
+	mux.HandleFunc("GET /debug/goroutine", func(w http.ResponseWriter, _ *http.Request) {
+		_ = pprof.Lookup("goroutine").WriteTo(w, 1)
+	})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.served <- s.http.Serve(ln) }()
 	return s, nil
@@ -142,10 +154,12 @@ type Stats struct {
 	Goroutines int    `json:"goroutines"`
 	// Connected counts open charger connections (connected minus
 	// disconnected events).
-	Connected        int64 `json:"connected"`
-	Booted           int64 `json:"booted"`
-	CapabilitiesRead int64 `json:"capabilitiesRead"`
-	Events           int64 `json:"events"`
+	Connected int64 `json:"connected"`
+	// CPUSeconds is the process's user plus system CPU time so far.
+	CPUSeconds       float64 `json:"cpuSeconds"`
+	Booted           int64   `json:"booted"`
+	CapabilitiesRead int64   `json:"capabilitiesRead"`
+	Events           int64   `json:"events"`
 }
 
 // Stats reads the process's memory and the event counts; with gc it first
@@ -159,10 +173,19 @@ func (s *Server) Stats(gc bool) Stats {
 	runtime.ReadMemStats(&m)
 	return Stats{
 		HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, HeapAlloc: m.HeapAlloc, Sys: m.Sys,
-		VmRSS: vmRSS(), Goroutines: runtime.NumGoroutine(),
+		VmRSS: vmRSS(), Goroutines: runtime.NumGoroutine(), CPUSeconds: cpuSeconds(),
 		Connected: s.events.connected.Load() - s.events.disconnected.Load(),
 		Booted:    s.events.booted.Load(), CapabilitiesRead: s.events.caps.Load(), Events: s.events.all.Load(),
 	}
+}
+
+// cpuSeconds is the user plus system CPU time of the process.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // vmRSS reads VmRSS from /proc/self/status, in bytes.

@@ -5,9 +5,9 @@
 //
 // Each charger boots, answers the capability read, starts a transaction
 // and then sends MeterValues with one CALL outstanding; the command prints
-// round trips per second. With --stats (the server's /stats URL) and
-// --idle it instead measures the server's memory per idle booted
-// connection.
+// round trips per second (and, with --stats, the server's /stats URL, per
+// second of server CPU time). With --stats and --idle it instead measures
+// the server's memory per idle booted connection.
 package main
 
 import (
@@ -82,9 +82,25 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	var before ocppbench.Stats
+	if o.stats != "" {
+		if before, err = ocppbench.FetchStats(ctx, o.stats, false); err != nil {
+			return err
+		}
+	}
 	r, err := fleet.Run(ctx, 0, o.duration)
 	if err != nil {
 		return err
+	}
+	perCPU := 0.0
+	if o.stats != "" {
+		after, err := ocppbench.FetchStats(ctx, o.stats, false)
+		if err != nil {
+			return err
+		}
+		if cpu := after.CPUSeconds - before.CPUSeconds; cpu > 0 {
+			perCPU = float64(r.RoundTrips) / cpu
+		}
 	}
 	out := struct {
 		Chargers   int     `json:"chargers"`
@@ -94,9 +110,16 @@ func run(ctx context.Context, o options) error {
 		PerSecond  float64 `json:"roundTripsPerSecond"`
 		P50us      int64   `json:"p50Micros"`
 		P99us      int64   `json:"p99Micros"`
-	}{fleet.Len(), o.protocol, r.RoundTrips, r.Elapsed.Seconds(), r.PerSecond(), r.P50.Microseconds(), r.P99.Microseconds()}
-	return report(o.json, out, fmt.Sprintf("MeterValues round trips: %.0f/s (%d in %.1fs, %d chargers, %s), latency p50 %v p99 %v",
-		r.PerSecond(), r.RoundTrips, r.Elapsed.Seconds(), fleet.Len(), o.protocol, r.P50, r.P99))
+		// PerServerCPUSecond is round trips per second of server CPU time
+		// (with --stats): what the server does on a core of its own.
+		PerServerCPUSecond float64 `json:"roundTripsPerServerCPUSecond,omitempty"`
+	}{fleet.Len(), o.protocol, r.RoundTrips, r.Elapsed.Seconds(), r.PerSecond(), r.P50.Microseconds(), r.P99.Microseconds(), perCPU}
+	text := fmt.Sprintf("MeterValues round trips: %.0f/s (%d in %.1fs, %d chargers, %s), latency p50 %v p99 %v",
+		r.PerSecond(), r.RoundTrips, r.Elapsed.Seconds(), fleet.Len(), o.protocol, r.P50, r.P99)
+	if perCPU > 0 {
+		text += fmt.Sprintf("; %.0f per second of server CPU time", perCPU)
+	}
+	return report(o.json, out, text)
 }
 
 func report(asJSON bool, v any, text string) error {
