@@ -27,10 +27,11 @@ func BenchmarkHandleMeterValues(b *testing.B) {
 		if ferr != nil {
 			b.Fatal(ferr)
 		}
-		if cerr := c.schemas.validate(f.Action, dirReq, f.Payload); cerr != nil {
+		tree, cerr := c.schemas.check(f.Action, dirReq, f.Payload)
+		if cerr != nil {
 			b.Fatal(cerr)
 		}
-		resp, _, cerr := c.handle16(ctx, f.Action, f.Payload)
+		resp, _, cerr := c.handle16(ctx, f.Action, f.Payload, tree)
 		if cerr != nil {
 			b.Fatal(cerr)
 		}

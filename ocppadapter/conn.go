@@ -242,6 +242,7 @@ func (c *conn) handleCall(ctx context.Context, f Frame) {
 		resp  any
 		after func()
 		cerr  *CallError
+		tree  any
 	)
 	switch {
 	case !c.schemas.has(f.Action, dirReq):
@@ -249,15 +250,15 @@ func (c *conn) handleCall(ctx context.Context, f Frame) {
 	case !c.handles(f.Action):
 		cerr = &CallError{Code: CodeNotSupported, Description: "action " + f.Action + " is not supported by this central system"}
 	default:
-		cerr = c.schemas.validate(f.Action, dirReq, f.Payload)
+		tree, cerr = c.schemas.check(f.Action, dirReq, f.Payload)
 	}
 	if cerr == nil {
 		if !c.known {
 			resp, cerr = c.handleUnknown(f.Action, f.Payload)
 		} else if c.version == V16 {
-			resp, after, cerr = c.handle16(ctx, f.Action, f.Payload)
+			resp, after, cerr = c.handle16(ctx, f.Action, f.Payload, tree)
 		} else {
-			resp, after, cerr = c.handle201(ctx, f.Action, f.Payload)
+			resp, after, cerr = c.handle201(ctx, f.Action, f.Payload, tree)
 		}
 	}
 	if cerr != nil {

@@ -107,13 +107,16 @@ var fuzzActions201 = []string{"BootNotification", "Heartbeat", "StatusNotificati
 // the handler. Whatever comes in, nothing panics, an error carries a
 // defined code, and every answer we would send passes the answer's schema.
 func fuzzPayload(t *testing.T, c *conn, action string, payload []byte) {
-	cerr := c.schemas.validate(action, dirReq, payload)
+	tree, cerr := c.schemas.check(action, dirReq, payload)
 	if cerr == nil {
+		if action == "MeterValues" {
+			checkTreeDecoder(t, c.version, tree, payload)
+		}
 		var resp any
 		if c.version == V16 {
-			resp, _, cerr = c.handle16(context.Background(), action, payload)
+			resp, _, cerr = c.handle16(context.Background(), action, payload, tree)
 		} else {
-			resp, _, cerr = c.handle201(context.Background(), action, payload)
+			resp, _, cerr = c.handle201(context.Background(), action, payload, tree)
 		}
 		if cerr == nil {
 			out, err := json.Marshal(resp)
@@ -173,4 +176,32 @@ func FuzzPayload201(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {
 		fuzzPayload(t, c, fuzzActions201[int(which)%len(fuzzActions201)], payload)
 	})
+}
+
+// checkTreeDecoder: the tree decoders agree with encoding/json on every
+// payload that passed the schema: both fail, or both give the same value.
+func checkTreeDecoder(t *testing.T, v Version, tree any, payload []byte) {
+	var got, want any
+	var gerr, werr *CallError
+	if v == V16 {
+		var w meterValuesReq16
+		werr = decode(payload, &w)
+		g, e := meterValues16FromTree(tree)
+		got, want, gerr = g, w, e
+	} else {
+		var w meterValuesReq201
+		werr = decode(payload, &w)
+		g, e := meterValues201FromTree(tree)
+		got, want, gerr = g, w, e
+	}
+	if (gerr == nil) != (werr == nil) {
+		t.Fatalf("%s: tree decoder error %v, encoding/json error %v", payload, gerr, werr)
+	}
+	if gerr == nil {
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		if string(gj) != string(wj) {
+			t.Fatalf("%s: tree decoder %s, encoding/json %s", payload, gj, wj)
+		}
+	}
 }

@@ -110,27 +110,34 @@ func (s *schemaSet) schema(action string, d msgDir) (*jsonschema.Schema, error) 
 // CALLERROR that answers a violation, or nil. An action the version does
 // not define gives NotImplemented.
 func (s *schemaSet) validate(action string, d msgDir, payload []byte) *CallError {
+	_, cerr := s.check(action, d, payload)
+	return cerr
+}
+
+// check is validate that also returns the parsed payload (map[string]any
+// and so on) when it is valid.
+func (s *schemaSet) check(action string, d msgDir, payload []byte) (any, *CallError) {
 	if !s.has(action, d) {
-		return &CallError{Code: CodeNotImplemented, Description: "unknown action " + action, Action: action}
+		return nil, &CallError{Code: CodeNotImplemented, Description: "unknown action " + action, Action: action}
 	}
 	sch, err := s.schema(action, d)
 	if err != nil {
-		return &CallError{Code: CodeInternalError, Description: err.Error(), Action: action}
+		return nil, &CallError{Code: CodeInternalError, Description: err.Error(), Action: action}
 	}
 	v, err := parseJSONValue(payload)
 	if err != nil {
-		return &CallError{Code: CodeFormatViolation, Description: "payload is not valid JSON: " + err.Error(), Action: action}
+		return nil, &CallError{Code: CodeFormatViolation, Description: "payload is not valid JSON: " + err.Error(), Action: action}
 	}
 	err = sch.Validate(v)
 	if err == nil {
-		return nil
+		return v, nil
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return &CallError{Code: CodeInternalError, Description: err.Error(), Action: action}
+		return nil, &CallError{Code: CodeInternalError, Description: err.Error(), Action: action}
 	}
 	leaf := firstLeaf(ve)
-	return &CallError{Code: codeForKind(leaf), Description: leaf.Error(), Action: action}
+	return nil, &CallError{Code: codeForKind(leaf), Description: leaf.Error(), Action: action}
 }
 
 func firstLeaf(e *jsonschema.ValidationError) *jsonschema.ValidationError {

@@ -330,7 +330,8 @@ func (s *Server) register(c *conn) bool {
 		}
 		s.mu.Unlock()
 		s.log.Info("ocpp connection replaced by a new one", "identity", c.identity, "old_remote", old.remote, "new_remote", c.remote)
-		old.ws.Close(websocket.StatusPolicyViolation, "replaced by a new connection")
+		// The old connection is usually dead; do not wait for its close handshake.
+		old.ws.CloseNow()
 		<-old.finished
 	}
 }

@@ -20,9 +20,10 @@ func handles16(action string) bool {
 	return false
 }
 
-// handle16 answers a 1.6 CALL whose payload passed the schema. after, if
-// not nil, runs once the answer is sent.
-func (c *conn) handle16(ctx context.Context, action string, payload []byte) (resp any, after func(), cerr *CallError) {
+// handle16 answers a 1.6 CALL whose payload passed the schema; tree is
+// the payload as the schema check parsed it. after, if not nil, runs once
+// the answer is sent.
+func (c *conn) handle16(ctx context.Context, action string, payload []byte, tree any) (resp any, after func(), cerr *CallError) {
 	switch action {
 	case "BootNotification":
 		return c.boot16(ctx, payload)
@@ -40,7 +41,7 @@ func (c *conn) handle16(ctx context.Context, action string, payload []byte) (res
 	case "StopTransaction":
 		resp, cerr = c.stopTx16(ctx, payload)
 	case "MeterValues":
-		resp, cerr = c.meterValues16(ctx, payload)
+		resp, cerr = c.meterValues16(ctx, tree)
 	case "DataTransfer":
 		resp = dataTransferConf{Status: "UnknownVendorId"}
 	case "DiagnosticsStatusNotification", "FirmwareStatusNotification":
@@ -265,9 +266,9 @@ func samples16(mvs []meterValue16) ([]site.MeterSample, *CallError) {
 	return out, nil
 }
 
-func (c *conn) meterValues16(ctx context.Context, payload []byte) (any, *CallError) {
-	var req meterValuesReq16
-	if cerr := decode(payload, &req); cerr != nil {
+func (c *conn) meterValues16(ctx context.Context, tree any) (any, *CallError) {
+	req, cerr := meterValues16FromTree(tree)
+	if cerr != nil {
 		return nil, cerr
 	}
 	if req.ConnectorID < 0 || req.ConnectorID > site.MaxEVSEs {

@@ -72,15 +72,17 @@ type meterValue201 struct {
 }
 
 type sampledValue201 struct {
-	Value         float64 `json:"value"`
-	Context       string  `json:"context,omitempty"`
-	Measurand     string  `json:"measurand,omitempty"`
-	Phase         string  `json:"phase,omitempty"`
-	Location      string  `json:"location,omitempty"`
-	UnitOfMeasure *struct {
-		Unit       string `json:"unit,omitempty"`
-		Multiplier int    `json:"multiplier,omitempty"`
-	} `json:"unitOfMeasure,omitempty"`
+	Value         float64           `json:"value"`
+	Context       string            `json:"context,omitempty"`
+	Measurand     string            `json:"measurand,omitempty"`
+	Phase         string            `json:"phase,omitempty"`
+	Location      string            `json:"location,omitempty"`
+	UnitOfMeasure *unitOfMeasure201 `json:"unitOfMeasure,omitempty"`
+}
+
+type unitOfMeasure201 struct {
+	Unit       string `json:"unit,omitempty"`
+	Multiplier int    `json:"multiplier,omitempty"`
 }
 
 type meterValuesReq201 struct {
