@@ -49,9 +49,11 @@ type Config struct {
 	// StoreTimeout bounds each store call made while handling a message.
 	StoreTimeout time.Duration
 	// AdmitUnknown lets chargers whose identity is not registered connect
-	// anyway (with a password check skipped only in profile 0): they are
-	// kept in a holding list ([Server.Pending]) and their BootNotification
-	// is answered Pending. When false they are refused with 404.
+	// anyway (there is no password to check; TLS client certificates are
+	// still verified in profile 3): they are kept in a holding list
+	// ([Server.Pending]), their BootNotification is answered Pending,
+	// Heartbeat is answered and everything else gets SecurityError; no
+	// events are published. When false they are refused with 404.
 	AdmitUnknown bool
 	// SkipCapabilityRead turns off reading capabilities and setting meter
 	// sampling after a boot (for tests that script every CALL).

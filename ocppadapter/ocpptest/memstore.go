@@ -15,11 +15,10 @@ import (
 // It does not validate configurations; use site/redisstore or the
 // embedded store where that matters.
 type MemStore struct {
-	mu     sync.Mutex
-	sites  map[string]site.Config
-	states map[site.ChargerRef]site.ChargerState
-	// FailUpdates, when set, makes UpdateChargerState fail with it.
-	failUpdates error
+	mu          sync.Mutex
+	sites       map[string]site.Config
+	states      map[site.ChargerRef]site.ChargerState
+	failUpdates error // see FailStateUpdates
 }
 
 var _ site.Store = (*MemStore)(nil)
