@@ -110,6 +110,9 @@ type Charger struct {
 
 func newCharger(f *Fleet, spec ChargerSpec, seed uint64, index int) *Charger {
 	rot, _ := site.ParsePhaseRotation(spec.Rotation) // validated
+	if !rot.Known() {
+		rot = site.StandardRotation // a real charger is wired somehow: "" means RST
+	}
 	node := spec.Circuit
 	if node == "" {
 		node = GridNode
