@@ -56,8 +56,8 @@ func TestV201BootReadsCapabilities(t *testing.T) {
 	}
 }
 
-// E01-E07 / E06: TransactionEvent Started, Updated, Ended with meter
-// values; J02 MeterValues; K17 NotifyEVChargingNeeds; K12/K13 external
+// E01/E02 start, E06 stop: TransactionEvent Started, Updated, Ended with meter
+// values; J02 MeterValues; K15 NotifyEVChargingNeeds; K12/K13 external
 // limits.
 func TestV201Transaction(t *testing.T) {
 	h := ocpptest.Start(t, ocpptest.Options{Identities: []string{"CS1"}, Config: ocppadapter.Config{SkipCapabilityRead: true}})

@@ -19,13 +19,16 @@ type MemStore struct {
 	sites       map[string]site.Config
 	states      map[site.ChargerRef]site.ChargerState
 	failUpdates error // see FailStateUpdates
+	// indexes rebuilt on every configuration change
+	index map[string]site.ChargerRef
+	refs  map[site.ChargerRef]bool
 }
 
 var _ site.Store = (*MemStore)(nil)
 
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore {
-	return &MemStore{sites: map[string]site.Config{}, states: map[site.ChargerRef]site.ChargerState{}}
+	return &MemStore{sites: map[string]site.Config{}, states: map[site.ChargerRef]site.ChargerState{}, index: map[string]site.ChargerRef{}, refs: map[site.ChargerRef]bool{}}
 }
 
 // FailStateUpdates makes every later UpdateChargerState fail with err
@@ -102,6 +105,7 @@ func (m *MemStore) CreateSite(_ context.Context, c site.Config) (site.Config, er
 	c = cloneConfig(c)
 	c.Site.Generation = 1
 	m.sites[c.Site.ID] = c
+	m.reindex()
 	return cloneConfig(c), nil
 }
 
@@ -130,6 +134,7 @@ func (m *MemStore) UpdateConfig(_ context.Context, siteID string, fn func(*site.
 	}
 	c.Site.Generation++
 	m.sites[siteID] = c
+	m.reindex()
 	return cloneConfig(c), nil
 }
 
@@ -145,6 +150,7 @@ func (m *MemStore) DeleteSite(_ context.Context, siteID string, expectGeneration
 		return fmt.Errorf("memstore: site %s: %w", siteID, site.ErrConflict)
 	}
 	delete(m.sites, siteID)
+	m.reindex()
 	for ref := range m.states {
 		if ref.SiteID == siteID {
 			delete(m.states, ref)
@@ -167,14 +173,22 @@ func (m *MemStore) ListSites(_ context.Context, after string, limit int) ([]site
 }
 
 func (m *MemStore) byIdentity(identity string) (site.ChargerRef, error) {
-	for _, c := range m.sites {
-		for _, ch := range c.Chargers {
-			if ch.OCPPIdentity == identity {
-				return site.ChargerRef{SiteID: c.Site.ID, ChargerID: ch.ID}, nil
-			}
-		}
+	if ref, ok := m.index[identity]; ok {
+		return ref, nil
 	}
 	return site.ChargerRef{}, fmt.Errorf("memstore: identity %s: %w", identity, site.ErrNotFound)
+}
+
+func (m *MemStore) reindex() {
+	clear(m.index)
+	clear(m.refs)
+	for _, c := range m.sites {
+		for _, ch := range c.Chargers {
+			ref := site.ChargerRef{SiteID: c.Site.ID, ChargerID: ch.ID}
+			m.index[ch.OCPPIdentity] = ref
+			m.refs[ref] = true
+		}
+	}
 }
 
 // ChargerByIdentity finds a charger by its OCPP identity.
@@ -185,8 +199,7 @@ func (m *MemStore) ChargerByIdentity(_ context.Context, identity string) (site.C
 }
 
 func (m *MemStore) configured(ref site.ChargerRef) bool {
-	c, ok := m.sites[ref.SiteID]
-	return ok && slices.ContainsFunc(c.Chargers, func(ch site.Charger) bool { return ch.ID == ref.ChargerID })
+	return m.refs[ref]
 }
 
 // ChargerState returns a copy of the charger's live state.
