@@ -53,7 +53,8 @@ type evse struct {
 	// StartTransaction.conf; 2.0.1: at once).
 	txStart time.Time
 	txID    string
-	txSeq   int // 2.0.1 seqNo
+	txSeq   int   // 2.0.1 seqNo
+	tx16    *tx16 // 1.6 transaction of the visit
 	state   ChargingState
 	// register is the energy meter reading.
 	register site.WattHours

@@ -110,11 +110,19 @@ type stopTx16 struct {
 	Reason        string `json:"reason,omitempty"`
 }
 
+// tx16 is one 1.6 transaction as the charger knows it: the id arrives
+// with StartTransaction.conf, possibly after the car has left.
+type tx16 struct {
+	id    int
+	known bool
+}
+
 func (d *v16) plugged(e *evse) []outCall {
 	c := d.c
 	tag := e.idTag
 	start := startTx16{ConnectorID: e.id, IDTag: tag, MeterStart: int(e.register), Timestamp: ocppTime(e.txStart)}
-	visit := c.txCounter // guards against a late answer for an older visit
+	tx := &tx16{}
+	e.tx16 = tx
 	return []outCall{
 		d.setStatus(e, "Preparing"),
 		{action: "Authorize", build: func() (any, bool) { return map[string]string{"idTag": tag}, true }},
@@ -126,7 +134,8 @@ func (d *v16) plugged(e *evse) []outCall {
 					c.log.Warn("sim: bad StartTransaction answer", "err", err)
 					return
 				}
-				if e.car != nil && c.txCounter == visit {
+				tx.id, tx.known = conf.TransactionID, true
+				if e.tx16 == tx && e.car != nil {
 					e.txID = strconv.Itoa(conf.TransactionID)
 				}
 			}},
@@ -141,13 +150,17 @@ func (d *v16) stateChanged(e *evse) []outCall {
 
 func (d *v16) unplugged(e *evse) []outCall {
 	now := d.c.fleet.clock.Now()
-	txID := e.txID
 	stop := stopTx16{IDTag: e.idTag, MeterStop: int(e.register), Timestamp: ocppTime(now), Reason: "EVDisconnected"}
+	tx := e.tx16
+	e.tx16 = nil
 	out := []outCall{d.setStatus(e, "Finishing")}
-	if txID != "" {
-		id, _ := strconv.Atoi(txID)
-		stop.TransactionID = id
-		out = append(out, outCall{action: "StopTransaction", keepOffline: true, build: func() (any, bool) { return stop, true }})
+	if tx != nil {
+		// Queued after StartTransaction, so its answer is in when this is
+		// built; without an id the server never saw the transaction.
+		out = append(out, outCall{action: "StopTransaction", keepOffline: true, build: func() (any, bool) {
+			stop.TransactionID = tx.id
+			return stop, tx.known
+		}})
 	}
 	return append(out, d.setStatus(e, "Available"))
 }
