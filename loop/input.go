@@ -35,6 +35,9 @@ type built struct {
 	evs     []evseRef
 	// evDraw is what our EVSEs draw per node and grid phase.
 	evDraw [][3]float64
+	// rawID is each node's ID in the site model ("" for the grid
+	// connection); the scheduler's IDs carry a kind prefix to be unique.
+	rawID []string
 }
 
 func amps(a site.Amps) scheduler.Amps { return scheduler.Amps(a) }
@@ -59,7 +62,8 @@ func (l *siteLoop) build(now time.Time) *built {
 
 	// Nodes: grid, circuits parents first, chargers.
 	nodeIdx := map[string]int{"": 0}
-	b.in.Nodes = append(b.in.Nodes, scheduler.Node{ID: "", Kind: scheduler.KindGrid, Parent: -1,
+	b.rawID = append(b.rawID, "")
+	b.in.Nodes = append(b.in.Nodes, scheduler.Node{ID: "grid", Kind: scheduler.KindGrid, Parent: -1,
 		Limit: phaseCurrents(b.eff.Limit), PowerLimit: scheduler.Watts(b.eff.PowerLimit)})
 	children := map[string][]site.Circuit{}
 	for _, c := range conf.Circuits {
@@ -69,7 +73,8 @@ func (l *siteLoop) build(now time.Time) *built {
 	walk = func(parent string) {
 		for _, c := range children[parent] {
 			nodeIdx[c.ID] = len(b.in.Nodes)
-			b.in.Nodes = append(b.in.Nodes, scheduler.Node{ID: c.ID, Kind: scheduler.KindCircuit, Parent: nodeIdx[parent],
+			b.rawID = append(b.rawID, c.ID)
+			b.in.Nodes = append(b.in.Nodes, scheduler.Node{ID: "circuit/" + c.ID, Kind: scheduler.KindCircuit, Parent: nodeIdx[parent],
 				Limit: phaseCurrents(c.Limit), PowerLimit: scheduler.Watts(c.PowerLimit)})
 			walk(c.ID)
 		}
@@ -83,7 +88,8 @@ func (l *siteLoop) build(now time.Time) *built {
 		}
 		ci := len(b.in.Nodes)
 		nodeIdx["charger:"+c.ref.ChargerID] = ci
-		b.in.Nodes = append(b.in.Nodes, scheduler.Node{ID: c.ref.ChargerID, Kind: scheduler.KindCharger, Parent: parent,
+		b.rawID = append(b.rawID, c.ref.ChargerID)
+		b.in.Nodes = append(b.in.Nodes, scheduler.Node{ID: "charger/" + c.ref.ChargerID, Kind: scheduler.KindCharger, Parent: parent,
 			Limit: scheduler.Uniform(scheduler.Unlimited())})
 		for _, x := range c.external {
 			if x.Cleared || (x.Limit <= 0 && x.Power <= 0) {
@@ -103,7 +109,7 @@ func (l *siteLoop) build(now time.Time) *built {
 	// Ledger tree: limits with external ones applied.
 	b.tree.Nodes = make([]ledger.Node, len(b.in.Nodes))
 	for i, n := range b.in.Nodes {
-		ln := ledger.Node{ID: n.ID, Parent: n.Parent, PowerLimit: site.Watts(n.PowerLimit)}
+		ln := ledger.Node{ID: b.rawID[i], Parent: n.Parent, PowerLimit: site.Watts(n.PowerLimit)}
 		for p := range 3 {
 			ln.Limit[p] = site.Amps(n.Limit[p])
 		}
@@ -140,7 +146,14 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 	se := scheduler.EVSE{
 		ID: ref.key(), Node: node, Rotation: schedRotation(c.rotation()), Wiring: wiring(e),
 		MinCurrent: amps(e.MinCurrent), MaxCurrent: amps(e.MaxCurrent), CarPhases: c.carPhases(e.ID),
-		PrevLimit: amps(ls.Target), Since: ls.Since, Priority: l.ls.Priorities[ref.key()],
+		Since: ls.Since, Priority: l.ls.Priorities[ref.key()],
+	}
+	// The previous limit is what the charger applies, not what we last
+	// decided: a change held back (rate limit, ledger) is not yet real,
+	// and the car's draw is compared with what it may take.
+	se.PrevLimit = amps(ls.Target)
+	if _, ok := entry.Dynamic(b.now); ok {
+		se.PrevLimit = amps(entry.Applied(b.now))
 	}
 	if se.CarPhases != 0 {
 		se.CarPhases &= se.Wiring
@@ -155,6 +168,14 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 	if s := c.sample(e.ID); s != nil && s.Current != nil {
 		for p := range 3 {
 			se.Drawn[p] = amps(max(0, s.Current[p]))
+		}
+	} else if a := entry.Applied(b.now); tx != nil {
+		// No meter values: assume the car takes what it may, so that it
+		// is not cut down to what it "draws".
+		for p := range 3 {
+			if se.Wiring.Has(scheduler.Phase(p + 1)) {
+				se.Drawn[p] = amps(a)
+			}
 		}
 	}
 	se.State = evseState(c, e.ID, rt)
@@ -232,7 +253,7 @@ func (b *built) otherLoad(l *siteLoop) {
 	childSum := make([][3]float64, nn)
 	for n := nn - 1; n >= 0; n-- {
 		var other [3]float64
-		if r, ok := l.ls.Meters[b.in.Nodes[n].ID]; ok && b.in.Nodes[n].Kind != scheduler.KindCharger {
+		if r, ok := l.ls.Meters[b.rawID[n]]; ok && b.in.Nodes[n].Kind != scheduler.KindCharger {
 			for p := range 3 {
 				other[p] = float64(r.Current[p]) - b.evDraw[n][p]
 			}

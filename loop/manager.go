@@ -80,6 +80,7 @@ func (m *Manager) Start(ctx context.Context) error {
 				return
 			case <-t.C():
 				m.rescan(m.ctx)
+				m.notifyActivity()
 			}
 		}
 	}()

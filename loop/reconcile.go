@@ -45,7 +45,8 @@ func (l *siteLoop) reconcile(ctx context.Context) {
 		case scheduler.StateOffline, scheduler.StateUncontrollable:
 			continue // nothing to send; Limit is what it is counted at
 		}
-		target := site.Amps(r.Limit)
+		// Chargers take 0.1 A steps: round down, never up.
+		target := site.Amps(math.Floor(float64(r.Limit)*10+1e-6) / 10)
 		if same(target, ls.Target) {
 			continue
 		}
@@ -67,6 +68,7 @@ func (l *siteLoop) reconcile(ctx context.Context) {
 		}
 	}
 	l.m.met.runs.WithLabelValues(l.id, trigger).Inc()
+	l.log.Debug("run", "trigger", trigger, "evses", len(b.evs), "infeasible", len(alloc.Infeasible))
 	l.last = b
 	l.lastAlloc = &alloc
 	l.lastTrigger = trigger
@@ -216,7 +218,9 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 	cmd := l.newCommand(ref, kindDynamic, forms[rt.formIdx], target, now)
 	cmd.raise = target > e.CountedAt(now)+near
 	cmd.trigger = rt.trigger
-	exempt := (has && same(dyn, target)) || rt.resumeRaise
+	// Renewals, resume steps and other forms of a refused change are not
+	// new changes: the rate limit does not hold them.
+	exempt := (has && same(dyn, target)) || rt.resumeRaise || rt.formIdx > 0
 	if cmd.raise {
 		rt.resumeRaise = false
 	}
@@ -384,7 +388,7 @@ func (l *siteLoop) handle(ctx context.Context, r cmdResult) {
 			}
 		} else {
 			rt.formIdx++
-			if rt.formIdx >= len(l.dynForms(c, cmd.rec.TransactionID != "")) {
+			if rt.formIdx >= len(l.dynForms(c, c.txID(cmd.evse) != "")) {
 				rt.formIdx = 0
 				l.markNonCompliant(c, "refuses every form of charging profile")
 			}

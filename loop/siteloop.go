@@ -176,6 +176,7 @@ func (l *siteLoop) run(ctx context.Context) {
 		if l.gone {
 			return
 		}
+		l.armWake()
 		l.m.notifyActivity()
 	}
 }

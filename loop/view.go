@@ -50,7 +50,7 @@ func (l *siteLoop) publishView(ctx context.Context, b *built) {
 		}
 	}
 	for i, n := range b.in.Nodes {
-		v.Nodes = append(v.Nodes, site.NodeView{ID: n.ID, Kind: n.Kind.String(), Limit: finite(b.tree.Nodes[i].Limit),
+		v.Nodes = append(v.Nodes, site.NodeView{ID: b.rawID[i], Kind: n.Kind.String(), Limit: finite(b.tree.Nodes[i].Limit),
 			OtherLoad: b.tree.Nodes[i].OtherLoad, Allocated: allocated[i]})
 	}
 	connected, nonCompliant := 0, 0
@@ -65,6 +65,13 @@ func (l *siteLoop) publishView(ctx context.Context, b *built) {
 	for i, ref := range b.evs {
 		r := alloc.EVSEs[i]
 		ls := ref.ls()
+		reason := r.Reason
+		if reason.Node >= 0 && reason.Node < len(b.rawID) && reason.NodeID != "" {
+			reason.NodeID = b.rawID[reason.Node]
+			if reason.Node == 0 {
+				reason.NodeID = "connection"
+			}
+		}
 		e := &b.entries[i]
 		var drawn site.PhaseCurrents
 		if s := ref.c.sample(ref.id()); s != nil && s.Current != nil {
@@ -75,14 +82,14 @@ func (l *siteLoop) publishView(ctx context.Context, b *built) {
 		}
 		v.EVSEs = append(v.EVSEs, site.EVSEView{
 			ChargerID: ref.c.ref.ChargerID, EVSE: ref.id(), State: b.in.EVSEs[i].State.String(),
-			Limit: site.Amps(r.Limit), Phases: r.Phases.Count(), Reason: r.Reason.String(), ReasonCode: reasonWords[r.Reason.Code],
+			Limit: site.Amps(r.Limit), Phases: r.Phases.Count(), Reason: reason.String(), ReasonCode: reasonWords[r.Reason.Code],
 			Accepted: e.Applied(now), Pending: len(ls.TxDefault.Pending)+len(ls.Tx.Pending) > 0, CountedAt: e.CountedAt(now),
 			Drawn: drawn, NonCompliant: ref.c.st.Loop.NonCompliant, ResumeFailed: ls.ResumeFailed,
 		})
 	}
 	for _, x := range alloc.Infeasible {
 		v.Infeasible = append(v.Infeasible, fmt.Sprintf("%s %s phase %v over by %.1f A",
-			b.in.Nodes[x.Node].Kind, x.NodeID, x.Phase, float64(x.Excess)))
+			b.in.Nodes[x.Node].Kind, b.rawID[x.Node], x.Phase, float64(x.Excess)))
 	}
 	l.metricsFor(v, connected, nonCompliant)
 
