@@ -47,7 +47,12 @@ func (c *Charger) run(ctx context.Context) {
 		}
 		backoff = c.fleet.opts.ReconnectMin
 		c.attach(ctx, conn)
-		err = c.readLoop(ctx, conn)
+		// The read must not see ctx end (coder/websocket would drop the
+		// TCP connection): at the end of the run the charger says goodbye
+		// with a close handshake instead, which ends the read.
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close(websocket.StatusGoingAway, "simulation ended") })
+		err = c.readLoop(context.WithoutCancel(ctx), conn)
+		stop()
 		c.detach(conn)
 		_ = conn.CloseNow()
 		if ctx.Err() == nil {
