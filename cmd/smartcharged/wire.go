@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/smartcharge/smartcharge/apiserver"
+	"github.com/smartcharge/smartcharge/loop"
 	"github.com/smartcharge/smartcharge/ocppadapter"
 	"github.com/smartcharge/smartcharge/site"
 	"github.com/smartcharge/smartcharge/site/redisstore"
@@ -26,6 +28,7 @@ type parts struct {
 	store *redisstore.Store
 	api   *apiserver.Server
 	ocpp  *ocppadapter.Server
+	loop  *loop.Manager
 	log   *slog.Logger
 }
 
@@ -68,7 +71,9 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 	})
 
 	if cfg.OCPPListen != "" {
-		events := &eventLog{log: log.With("component", "events")}
+		// The adapter publishes into the loop and the loop commands the
+		// adapter: the sink is bound once both exist.
+		events := &lateSink{}
 		oc := cfg.File.OCPP
 		srv, err := ocppadapter.NewServer(ocppadapter.Config{
 			Store:               store,
@@ -87,6 +92,21 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 			return nil, fmt.Errorf("ocpp: %w", err)
 		}
 		p.ocpp = srv
+		mgr, err := loop.New(loop.Config{
+			Store:     store,
+			LoopState: store,
+			Control:   srv,
+			Logger:    log,
+			Registry:  reg,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("loop: %w", err)
+		}
+		events.bind(mgr)
+		if err := mgr.Start(ctx); err != nil {
+			return nil, fmt.Errorf("loop: %w", err)
+		}
+		p.loop = mgr
 	}
 	return p, nil
 }
@@ -113,8 +133,12 @@ func (p *parts) OCPPTLS() (*tls.Config, error) {
 	return p.ocpp.TLSConfig(), nil
 }
 
-// Close stops the components; the store last.
+// Close stops the components: the loop first (it commands chargers), then
+// the OCPP endpoint, the store last.
 func (p *parts) Close() {
+	if p.loop != nil {
+		p.loop.Stop()
+	}
 	if p.ocpp != nil {
 		_ = p.ocpp.Close()
 	}
@@ -188,10 +212,17 @@ func keepPasswords(want, have []site.Charger) []site.Charger {
 	return out
 }
 
-// eventLog receives charger events until the control loop is wired: it
-// logs them at debug level.
-type eventLog struct{ log *slog.Logger }
+// lateSink forwards events to a sink bound after it was handed out.
+// Events published before bind are dropped: the loop reads the state
+// the adapter stored when it starts.
+type lateSink struct {
+	sink atomic.Pointer[site.EventSink]
+}
 
-func (e *eventLog) Publish(ev site.Event) {
-	e.log.Debug("charger event", "charger", ev.Charger().String(), "type", fmt.Sprintf("%T", ev))
+func (l *lateSink) bind(s site.EventSink) { l.sink.Store(&s) }
+
+func (l *lateSink) Publish(ev site.Event) {
+	if s := l.sink.Load(); s != nil {
+		(*s).Publish(ev)
+	}
 }
