@@ -15,15 +15,20 @@ export PATH := $(TOOLS):$(PATH)
 FUZZTIME ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test vet unit fuzz-short fuzz bench proto proto-lint proto-breaking tools clean redis-check
+.PHONY: all build run serve test vet unit fuzz-short fuzz bench proto proto-lint proto-breaking tools clean redis-check
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## run: start smartcharged on the embedded store with the demo site.
+## run: the demo: smartcharged on the embedded store with the demo depot,
+## twelve simulated chargers with cars, and a live view. Ctrl-C stops it.
 run: build
+	BIN=$(BIN) ./examples/run-demo.sh
+
+## serve: only the daemon with the demo site, no simulated chargers.
+serve: build
 	$(BIN)/smartcharged --insecure-local --log-level info --site-file examples/demo-depot.yaml
 
 ## test: vet, race tests against a real redis-server, brief fuzzing, buf lint.
