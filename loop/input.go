@@ -178,7 +178,7 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 			}
 		}
 	}
-	se.State = evseState(c, e.ID, rt)
+	se.State = evseState(c, e.ID, rt, b.now)
 	switch se.State {
 	case scheduler.StateOffline, scheduler.StateUncontrollable:
 		if !c.st.Loop.NonCompliant {
@@ -192,13 +192,13 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 }
 
 // evseState maps what the charger reports onto the scheduler's states.
-func evseState(c *charger, evse int, rt *evseRT) scheduler.State {
+func evseState(c *charger, evse int, rt *evseRT, now time.Time) scheduler.State {
 	switch {
 	case c.st.Loop.NonCompliant:
 		return scheduler.StateUncontrollable
 	case !c.st.Connected:
 		return scheduler.StateOffline
-	case rt.inflight == nil && timedOut(c.loopEVSE(evse)):
+	case rt.inflight == nil && timedOut(c.loopEVSE(evse), now):
 		// It may have applied a change we never heard of: counted at the
 		// higher of its limits, others make room.
 		return scheduler.StateUncontrollable
@@ -219,16 +219,39 @@ func evseState(c *charger, evse int, rt *evseRT) scheduler.State {
 }
 
 // timedOut reports whether an EVSE has a pending dynamic profile that
-// timed out.
-func timedOut(ls *site.EVSELoopState) bool {
-	for _, s := range [2]*site.ProfileSlot{&ls.TxDefault, &ls.Tx} {
-		for _, p := range s.Pending {
-			if p.TimedOut {
-				return true
-			}
+// timed out and whose lease has not ended.
+func timedOut(ls *site.EVSELoopState, now time.Time) bool {
+	return slotTimedOut(&ls.TxDefault, now) || slotTimedOut(&ls.Tx, now)
+}
+
+func slotTimedOut(s *site.ProfileSlot, now time.Time) bool {
+	for _, p := range s.Pending {
+		if p.TimedOut && (p.Expires.IsZero() || now.Before(p.Expires)) {
+			return true
 		}
 	}
 	return false
+}
+
+// prune drops pending dynamic profiles whose lease has ended: the charger
+// cannot apply them any more.
+func prune(ls *site.EVSELoopState, now time.Time) bool {
+	changed := false
+	for _, s := range [2]*site.ProfileSlot{&ls.TxDefault, &ls.Tx} {
+		out := s.Pending[:0]
+		for _, p := range s.Pending {
+			if p.Expires.IsZero() || now.Before(p.Expires) {
+				out = append(out, p)
+			} else {
+				changed = true
+			}
+		}
+		s.Pending = out
+		if len(s.Pending) == 0 {
+			s.Pending = nil
+		}
+	}
+	return changed
 }
 
 // otherLoad fills Node.OtherLoad: a node with an EMS meter reading gets the

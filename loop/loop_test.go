@@ -27,12 +27,18 @@ func limitsOf(calls []call, charger string, dynamicOnly bool) []float64 {
 // checkLedger fails the test if the site's ledger breaks a limit now.
 func (h *harness) checkLedger() {
 	h.t.Helper()
+	if err := h.ledgerErr(); err != nil {
+		h.t.Errorf("ledger over limit: %v", err)
+	}
+}
+
+func (h *harness) ledgerErr() error {
+	var err error
 	h.do("depot", func(l *siteLoop) {
 		b := l.build(h.clk.Now())
-		if err := ledger.CheckAll(&b.tree, b.entries, b.now); err != nil {
-			h.t.Errorf("ledger over limit: %v", err)
-		}
+		err = ledger.CheckAll(&b.tree, b.entries, b.now)
 	})
+	return err
 }
 
 func (h *harness) setGridLimit(a site.Amps) {

@@ -116,6 +116,11 @@ func (l *siteLoop) dispatch(ctx context.Context) {
 		}
 	}
 	var lowers, raises []plan
+	for _, ref := range b.evs {
+		if prune(ref.ls(), now) {
+			ref.c.stateDirty = true
+		}
+	}
 	for i, ref := range b.evs {
 		p, ok := l.decide(b, i, ref, now)
 		if !ok {
@@ -164,6 +169,13 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 	// maximum whenever it has no dynamic profile.
 	if !rt.fbGaveUp && (ls.Fallback.Accepted == nil || !same(ls.Fallback.Accepted.Limit, rt.fallback) ||
 		len(ls.Fallback.Pending) > 0 || rt.resendFb) {
+		if n := len(ls.Fallback.Pending); n > 0 {
+			// Unanswered: ask again at most once per answer timeout.
+			if next := ls.Fallback.Pending[n-1].Sent.Add(l.m.cfg.AnswerTimeout); now.Before(next) {
+				l.want(next)
+				return plan{}, false
+			}
+		}
 		forms := l.fbForms(c)
 		if rt.fbFormIdx >= len(forms) {
 			rt.fbGaveUp = true
@@ -179,8 +191,9 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 	case scheduler.StateOffline:
 		return plan{}, false
 	case scheduler.StateUncontrollable:
-		// Timed out: send the newest unanswered limit again, at most once
-		// per answer timeout, until the charger answers.
+		// Timed out: ask again, at most once per answer timeout, for no
+		// more than it had before the unanswered change (limits may have
+		// dropped since; a raise goes the normal way once it answers).
 		rec := newestPending(ls)
 		if rec == nil {
 			return plan{}, false
@@ -189,7 +202,7 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 			l.want(next)
 			return plan{}, false
 		}
-		target = rec.Limit
+		target = min(rec.Limit, e.Applied(now))
 	default:
 		target = ls.Target
 	}
@@ -207,12 +220,26 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 			}
 		}
 	}
-	if has && same(dyn, target) && !renew && !rt.forceSend && !rt.resendDyn && !timedOut(ls) {
-		return plan{}, false
-	}
 	forms := l.dynForms(c, e.TxID != "")
 	if rt.formIdx >= len(forms) {
 		rt.formIdx = 0
+	}
+	// Only an unanswered profile of the slot we would send to asks for a
+	// re-send; the other slot's expires with its lease.
+	into := &ls.TxDefault
+	if forms[rt.formIdx].purpose == site.PurposeTx {
+		into = &ls.Tx
+	}
+	if has && same(dyn, target) && !renew && !rt.forceSend && !rt.resendDyn && !slotTimedOut(into, now) {
+		return plan{}, false
+	}
+	if slotTimedOut(into, now) && !(has && same(dyn, target)) {
+		// fall through: the change itself is due
+	} else if slotTimedOut(into, now) {
+		if rec := newestPending(ls); rec != nil && now.Before(rec.Sent.Add(l.m.cfg.AnswerTimeout)) {
+			l.want(rec.Sent.Add(l.m.cfg.AnswerTimeout))
+			return plan{}, false
+		}
 	}
 	rt.forceSend, rt.resendDyn = false, false
 	cmd := l.newCommand(ref, kindDynamic, forms[rt.formIdx], target, now)

@@ -1,0 +1,184 @@
+package loop
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/smartcharge/smartcharge/site"
+)
+
+// truth is what the fake chargers really apply, independent of the loop's
+// ledger: per EVSE the Tx profile of the running transaction, else the
+// highest-stack TxDefault profile in force, else the EVSE's maximum; a
+// command parked at the charger counts at the higher value.
+type truth struct {
+	h     *harness
+	conf  site.Config
+	grid  site.Amps // the owner's limit in force
+	txs   map[string]string
+	parks map[string]site.Amps
+	err   error // the first breach, reported on the test goroutine
+}
+
+func (tr *truth) applied(charger string, now time.Time) site.Amps {
+	c := tr.h.ctrl.get(charger)
+	if c.ignores {
+		return 32
+	}
+	return tr.eval(charger, c.profiles[1], now)
+}
+
+func (tr *truth) eval(charger string, profiles map[int]site.LimitRequest, now time.Time) site.Amps {
+	best, bestStack, found := site.Amps(32), -1, false
+	for _, req := range profiles {
+		if !req.Start.IsZero() && req.Duration > 0 && !now.Before(req.Start.Add(req.Duration)) {
+			continue // lease over
+		}
+		a := site.Amps(req.Periods[0].Limit)
+		if req.Purpose == site.PurposeTx {
+			if req.TransactionID == tr.txs[charger] && tr.txs[charger] != "" {
+				return a // a Tx profile wins (single stack level in use)
+			}
+			continue
+		}
+		if req.StackLevel > bestStack {
+			best, bestStack, found = a, req.StackLevel, true
+		}
+	}
+	if !found {
+		return 32
+	}
+	return best
+}
+
+// check is called by the fake control (under its lock) on every SetLimit:
+// a command that raises what an EVSE may draw must keep the grid and the
+// circuit within their limits with every charger at what it applies.
+func (tr *truth) check(ref site.ChargerRef, req site.LimitRequest) {
+	now := tr.h.clk.Now()
+	cur := tr.applied(ref.ChargerID, now)
+	if p, ok := tr.parks[ref.ChargerID]; ok {
+		cur = max(cur, p)
+	}
+	with := map[int]site.LimitRequest{}
+	for id, r := range tr.h.ctrl.get(ref.ChargerID).profiles[1] {
+		with[id] = r
+	}
+	with[req.ProfileID] = req
+	a := tr.eval(ref.ChargerID, with, now)
+	if a <= cur+1e-9 {
+		return // not a raise of what it applies
+	}
+	sum := a
+	for _, ch := range tr.conf.Chargers {
+		if ch.ID == ref.ChargerID {
+			continue
+		}
+		x := tr.applied(ch.ID, now)
+		if p, ok := tr.parks[ch.ID]; ok {
+			x = max(x, p)
+		}
+		sum += x
+	}
+	if lim := min(tr.grid, 63); sum > lim+1e-6 && tr.err == nil {
+		tr.err = fmt.Errorf("raise of %s to %.1f A makes %.1f A > %.1f A (request %+v)", ref.ChargerID, a, sum, lim, req)
+	}
+}
+
+// TestLedgerPropertyRandomSequences drives the loop with random events,
+// answers, timeouts and limit changes; no raise it sends ever lets what
+// the chargers really apply exceed a limit, and at rest its ledger fits
+// every limit.
+func TestLedgerPropertyRandomSequences(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		const n = 3
+		conf := depot(63, n)
+		h := newHarness(t, conf, nil)
+		defer h.stopManager()
+		tr := &truth{h: h, conf: conf, grid: 63, txs: map[string]string{}, parks: map[string]site.Amps{}}
+		h.ctrl.mu.Lock()
+		h.ctrl.onSet = func(ref site.ChargerRef, req site.LimitRequest, a answer) {
+			tr.check(ref, req)
+			if a == late {
+				tr.parks[ref.ChargerID] = max(tr.parks[ref.ChargerID], site.Amps(req.Periods[0].Limit))
+			}
+		}
+		h.ctrl.mu.Unlock()
+		caps := site.Capabilities{MaxStackLevel: 4, RateUnits: []site.RateUnit{site.UnitAmps}}
+		answers := []answer{accept, accept, accept, reject, timeout, timeoutApplied, late}
+		charger := rapid.SampledFrom([]string{"cp1", "cp2", "cp3"})
+		txn := 0
+		steps := rapid.IntRange(5, 25).Draw(rt, "steps")
+		for i := range steps {
+			switch rapid.IntRange(0, 7).Draw(rt, fmt.Sprint("op", i)) {
+			case 0: // plug in
+				c := charger.Draw(rt, "c")
+				if tr.txs[c] != "" {
+					continue
+				}
+				txn++
+				tr.txs[c] = fmt.Sprint("tx", txn)
+				h.run(site.ChargerConnected{EventHeader: h.hdr(c)}, site.ChargerBooted{EventHeader: h.hdr(c), Boot: acme},
+					site.ChargerCapabilitiesRead{EventHeader: h.hdr(c), Capabilities: caps},
+					site.EVSEStatusChanged{EventHeader: h.hdr(c), EVSE: 1, Status: site.StatusCharging},
+					site.TransactionStarted{EventHeader: h.hdr(c), Transaction: site.Transaction{ID: tr.txs[c], EVSE: 1}})
+			case 1: // unplug
+				c := charger.Draw(rt, "c")
+				if tr.txs[c] == "" {
+					continue
+				}
+				id := tr.txs[c]
+				tr.txs[c] = ""
+				h.run(site.TransactionStopped{EventHeader: h.hdr(c), Transaction: site.Transaction{ID: id, EVSE: 1}},
+					site.EVSEStatusChanged{EventHeader: h.hdr(c), EVSE: 1, Status: site.StatusAvailable})
+			case 2: // disconnect
+				h.run(site.ChargerDisconnected{EventHeader: h.hdr(charger.Draw(rt, "c"))})
+			case 3: // how a charger answers from now on
+				c := charger.Draw(rt, "c")
+				h.ctrl.setPolicy(c, always(rapid.SampledFrom(answers).Draw(rt, "answer")))
+			case 4: // parked answers come
+				h.ctrl.mu.Lock()
+				clear(tr.parks)
+				h.ctrl.mu.Unlock()
+				h.ctrl.releaseLate()
+				h.settle()
+			case 5: // the owner changes the grid limit
+				lim := site.Amps(rapid.SampledFrom([]float64{10, 16, 25, 40, 63}).Draw(rt, "limit"))
+				h.ctrl.mu.Lock()
+				tr.grid = lim
+				h.ctrl.mu.Unlock()
+				h.setGridLimit(lim)
+			default: // time passes
+				h.advance(time.Duration(rapid.SampledFrom([]int{100, 1000, 5000, 11000, 60000, 700000}).Draw(rt, "ms")) * time.Millisecond)
+			}
+			h.ctrl.mu.Lock()
+			err := tr.err
+			h.ctrl.mu.Unlock()
+			if err != nil {
+				rt.Fatal(err)
+			}
+		}
+		// At rest, with every charger connected and answering, the
+		// ledger fits (offline chargers may break a limit we cannot help).
+		for _, c := range []string{"cp1", "cp2", "cp3"} {
+			h.ctrl.setPolicy(c, always(accept))
+		}
+		h.ctrl.mu.Lock()
+		clear(tr.parks)
+		h.ctrl.mu.Unlock()
+		h.ctrl.releaseLate()
+		h.settle()
+		for _, c := range []string{"cp1", "cp2", "cp3"} {
+			h.run(site.ChargerConnected{EventHeader: h.hdr(c)}, site.ChargerBooted{EventHeader: h.hdr(c), Boot: acme},
+				site.ChargerCapabilitiesRead{EventHeader: h.hdr(c), Capabilities: caps})
+		}
+		h.advance(6 * time.Second)
+		h.advance(11 * time.Second)
+		if err := h.ledgerErr(); err != nil {
+			rt.Fatalf("at rest: %v", err)
+		}
+	})
+}
