@@ -1,0 +1,114 @@
+// Package loop is smartcharge's closed control loop: one loop per site
+// that turns what chargers report (site.Event values from the OCPP
+// adapter), what an EMS measures and what the site's owner configured into
+// charging limits, sends them through site.ChargerControl and makes sure
+// that what chargers may draw never exceeds a limit of the site, at rest
+// and while changes are under way. It never sees OCPP versions.
+//
+// # Usage
+//
+//	m, err := loop.New(loop.Config{Store: st, LoopState: st, Control: ocppServer,
+//		Logger: log, Registry: reg}) // nil/zero fields take defaults
+//	ocppadapter.Config{Events: m, ...} // the Manager is the adapter's EventSink
+//	m.Start(ctx)                       // one loop per site, rescanned every 30s
+//	defer m.Stop()                     // ends every goroutine it started
+//
+// The gRPC layer uses the Manager through site.AllocationReader
+// (Allocation, Watch) and site.LoopController (ReportMeter, SetNeeds,
+// SetPriority, Trigger); call Trigger after changing a site's grid limits
+// or tree so the loop re-reads its configuration at once (it also re-reads
+// on every tick).
+//
+// # One run
+//
+// A site's loop is one goroutine owning all of the site's state. Events are
+// applied to its in-memory view as they come (the adapter has already
+// written them to the store); a burst is coalesced into one run after
+// Config.Coalesce. Every Config.Tick the state is re-read from the store
+// and a run made. A run:
+//
+//  1. builds the scheduler's input: the grid limit in force
+//     (site.Effective at now), circuits, chargers as nodes with their
+//     external limits, every EVSE with its state, learnt car phases
+//     (rotation-mapped by the scheduler), draw, needs and priority, and
+//     per node the other load (an EMS reading minus what our EVSEs below
+//     draw; the sum of the children where no meter reports);
+//  2. runs scheduler.Allocate and records each EVSE's target;
+//  3. dispatches (also after every answer and on deadlines): compares each
+//     target with what the charger accepted and sends the differences.
+//
+// # Order of effects
+//
+// For every change: persist intent, send, persist the answer.
+//
+//  1. compute (scheduler) and record targets and the allocation;
+//  2. write the pending profile to Redis (site.ChargerState.Loop) before
+//     sending it; a raise whose intent cannot be written is not sent, a
+//     lower is sent anyway (forgetting a lower only overcounts);
+//  3. send every lower at once;
+//  4. wait for the lowers' answers (or Config.AnswerTimeout, after which
+//     the charger counts at the higher of old and new limit);
+//  5. send each raise that passes the ledger check, one after another,
+//     each counted as pending before the next is checked;
+//  6. write what was accepted (or refused, or timed out).
+//
+// # Safety argument
+//
+// The ledger (package loop/ledger) counts every EVSE at the most it may
+// draw now: the profile it accepted (Tx of the running transaction, else
+// dynamic TxDefault, while their lease lasts, else its fallback, else its
+// maximum), raised to every pending profile, to its fallback when offline,
+// and to its maximum when non-compliant. A profile that lowers can only
+// lower what an EVSE may draw, so lowers need no check. A raise is sent
+// only when the ledger with the raise counted fits every limit on the
+// EVSE's path (phase and power, external limits applied, measured other
+// load included), and it is counted before being sent. So every send keeps
+// "accepted + pending + offline and non-compliant at what they may draw"
+// within every limit, at every moment — unless something outside us
+// changed first (a lower grid limit, more other load), in which case no
+// raise goes out on that path until lowers have brought it back.
+// Timed-out EVSEs are given to the scheduler as uncontrollable at what
+// they are counted at, so the others are planned around them; they are
+// asked again for no more than they had. After a restart (also kill -9)
+// pending profiles from Redis are counted as timed out, accepted ones as
+// accepted: nothing unchanged is sent again, nothing is under-counted.
+//
+// Fail-safe: every EVSE first gets a fallback (TxDefault at stack level 0,
+// no duration) computed by package loop/fallback so that the fallbacks of
+// any set of chargers fit every static limit; dynamic profiles go at
+// Config.StackLevel with a lease (Config.Lease, renewed Config.RenewBefore
+// ahead), so a charger that loses us returns to its fallback.
+//
+// Known limit of the fail-safe: during the lease after we go away, some
+// chargers may already run at their fallback while others still run at a
+// dynamic limit above theirs; fallbacks plus those dynamic limits can
+// exceed a limit for up to one lease. Lower Config.FallbackFraction or the
+// lease to shrink that window.
+//
+// # Rejections, silence, quirks, resume
+//
+// A refused profile is tried in the next form the charger supports (other
+// unit, Tx/TxDefault, a higher stack level); when every form is refused,
+// or meter values show an EVSE above its limit plus Config.Tolerance for
+// longer than Config.Grace, or the composite schedule read back does not
+// show the limit, the charger is non-compliant: counted at its maximum,
+// the others lowered, reported in the view, a metric and a log line. A
+// boot clears it. What a model needed (unit, stack level, answers in W,
+// 0-then-limit to resume) is kept per vendor/model in the site's loop
+// state and used for the next chargers of the model. A car that stays in
+// SuspendedEVSE after being allowed current gets, every Config.ResumeGrace,
+// the profile again, then TriggerMessage (status, meter values), then 0
+// and the limit, then a report.
+//
+// # Persistence
+//
+// Per charger: site.ChargerState.Loop (profiles accepted and pending per
+// EVSE, targets, learnt car phases, resume state, non-compliance). Per
+// site: site.LoopState in a site.LoopStateStore (allocation with reasons,
+// EMS meter readings, quirks by model, needs and priorities).
+//
+// # Time
+//
+// Every wait goes through the [Clock] in Config (timers included), so tests
+// drive the loop with a fake clock and never sleep.
+package loop
