@@ -270,7 +270,6 @@ type harness struct {
 	t     *testing.T
 	clk   *fakeClock
 	ctrl  *fakeControl
-	mr    *miniredis.Miniredis
 	store *redisstore.Store
 	m     *Manager
 	reg   *prometheus.Registry
@@ -290,9 +289,15 @@ func testLogger() *slog.Logger {
 
 func newHarness(t *testing.T, conf site.Config, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, clk: &fakeClock{now: t0}, mr: miniredis.RunT(t)}
+	return newHarnessOn(t, miniredis.RunT(t).Addr(), conf, mod)
+}
+
+// newHarnessOn runs the harness on the Redis at addr.
+func newHarnessOn(t *testing.T, addr string, conf site.Config, mod func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, clk: &fakeClock{now: t0}}
 	h.ctrl = &fakeControl{clk: h.clk, chargers: map[string]*fakeCharger{}, release: make(chan struct{})}
-	h.store = redisstore.New(redis.NewClient(&redis.Options{Addr: h.mr.Addr()}), &redisstore.Options{Clock: h.clk})
+	h.store = redisstore.New(redis.NewClient(&redis.Options{Addr: addr}), &redisstore.Options{Clock: h.clk})
 	t.Cleanup(func() { h.store.Close() })
 	if _, err := h.store.CreateSite(context.Background(), conf); err != nil {
 		t.Fatal(err)

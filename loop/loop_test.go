@@ -11,6 +11,7 @@ import (
 
 	"github.com/smartcharge/smartcharge/loop/ledger"
 	"github.com/smartcharge/smartcharge/site"
+	"github.com/smartcharge/smartcharge/site/storetest/redistest"
 )
 
 // limitsOf returns the limit (A) of each SetLimit call of a charger.
@@ -317,9 +318,15 @@ func TestOfflineCountedAtFallback(t *testing.T) {
 }
 
 // A restarted loop resumes from Redis: no profile is sent again when
-// nothing changed.
+// nothing changed. Run on miniredis and on a real redis-server.
 func TestRestartDoesNotResend(t *testing.T) {
-	h := newHarness(t, depot(32, 2), nil)
+	t.Run("miniredis", func(t *testing.T) { testRestartDoesNotResend(t, newHarness(t, depot(32, 2), nil)) })
+	t.Run("redis-server", func(t *testing.T) {
+		testRestartDoesNotResend(t, newHarnessOn(t, redistest.Start(t), depot(32, 2), nil))
+	})
+}
+
+func testRestartDoesNotResend(t *testing.T, h *harness) {
 	h.run(append(h.plugIn("cp1", caps16, acme), h.plugIn("cp2", caps16, acme)...)...)
 	before := h.view()
 	h.stopManager()
@@ -394,4 +401,56 @@ func metricValue(c prometheus.Metric) float64 {
 		return d.Gauge.GetValue()
 	}
 	return math.NaN()
+}
+
+// A car paused by 0 A that stays in SuspendedEVSE after its raise gets the
+// resume sequence: re-send, trigger, 0-then-limit; when that works the
+// model learns it.
+func TestResumeSequence(t *testing.T) {
+	h := newHarness(t, depot(32, 2), nil)
+	h.run(append(h.plugIn("cp1", caps16, acme), h.plugIn("cp2", caps16, acme)...)...)
+	h.setGridLimit(12) // room for one car at its minimum: cp2 paused
+	paused := ""
+	for _, c := range []string{"cp1", "cp2"} {
+		if h.evseView(c).Limit == 0 {
+			paused = c
+		}
+	}
+	if paused == "" {
+		t.Fatalf("no car paused: %+v", h.view().EVSEs)
+	}
+	other := map[string]string{"cp1": "cp2", "cp2": "cp1"}[paused]
+	h.run(site.EVSEStatusChanged{EventHeader: h.hdr(paused), EVSE: 1, Status: site.StatusSuspendedEVSE})
+	// The other car leaves; the paused one gets its turn but stays suspended.
+	h.run(site.TransactionStopped{EventHeader: h.hdr(other), Transaction: site.Transaction{ID: "tx-" + other, EVSE: 1}},
+		site.EVSEStatusChanged{EventHeader: h.hdr(other), EVSE: 1, Status: site.StatusAvailable})
+	h.advance(15 * time.Second)
+	h.advance(2 * time.Minute) // dwell
+	if v := h.evseView(paused); v.Accepted == 0 {
+		t.Fatalf("paused car not raised: %+v", v)
+	}
+	mark := h.ctrl.mark()
+	h.advance(31 * time.Second) // step 1: re-send
+	if got := limitsOf(h.ctrl.since(mark), paused, true); len(got) == 0 {
+		t.Fatal("no re-send after the resume grace")
+	}
+	h.advance(31 * time.Second) // step 2: trigger
+	h.ctrl.mu.Lock()
+	triggers := len(h.ctrl.triggers)
+	h.ctrl.mu.Unlock()
+	if triggers != 2 {
+		t.Fatalf("%d triggers, want status and meter values", triggers)
+	}
+	mark = h.ctrl.mark()
+	h.advance(31 * time.Second) // step 3: 0 then the limit
+	got := limitsOf(h.ctrl.since(mark), paused, true)
+	if len(got) != 2 || got[0] != 0 || got[1] == 0 {
+		t.Fatalf("want 0 then the limit, got %v", got)
+	}
+	h.run(site.EVSEStatusChanged{EventHeader: h.hdr(paused), EVSE: 1, Status: site.StatusCharging})
+	h.do("depot", func(l *siteLoop) {
+		if !l.ls.Quirks[site.ModelKey(acme)].NoResumeFromSuspendedEVSE {
+			t.Error("quirk not learnt")
+		}
+	})
 }
