@@ -163,6 +163,7 @@ func (s *siteService) applyCreate(ctx context.Context, plan *applyPlan, dryRun b
 		if got, err = s.store.CreateSite(ctx, d); err != nil {
 			return nil, about(name, relocate(err, &d, applyLocator(&d), "config"))
 		}
+		s.trigger(plan.siteID)
 	}
 	return &pb.ApplySiteConfigResponse{
 		Config:  configToProto(sortedConfig(got), s.clock.Now()),

@@ -27,11 +27,12 @@ type Role string
 const (
 	// RoleViewer reads its sites.
 	RoleViewer Role = "viewer"
-	// RoleSiteOwner reads its sites and changes their configuration and
-	// their grid limits with source OWNER or GRID_OPERATOR. It does not
-	// create or delete sites.
+	// RoleSiteOwner reads its sites and changes their configuration, their
+	// grid limits with source OWNER or GRID_OPERATOR and the charging needs
+	// and priorities of their EVSEs. It does not create or delete sites.
 	RoleSiteOwner Role = "site-owner"
-	// RoleEMS reads its sites and writes grid limits with source EMS.
+	// RoleEMS reads its sites, writes grid limits with source EMS and
+	// reports meter readings.
 	RoleEMS Role = "ems"
 	// RoleCSMS reads its sites (delegated control comes later).
 	RoleCSMS Role = "csms"
@@ -163,6 +164,8 @@ const (
 	actWriteConfig                   // change a site's configuration
 	actWriteLimits                   // change grid limits (sources checked apart)
 	actAdmin                         // create and delete sites
+	actReportMeter                   // report meter readings to the control loop
+	actSetNeeds                      // set charging needs and priorities
 )
 
 func (a action) String() string {
@@ -175,6 +178,10 @@ func (a action) String() string {
 		return "change grid limits"
 	case actAdmin:
 		return "create or delete sites"
+	case actReportMeter:
+		return "report meter readings"
+	case actSetNeeds:
+		return "set charging needs or priorities"
 	}
 	return "unknown action"
 }
@@ -190,6 +197,10 @@ func roleAllows(r Role, a action) bool {
 		return r == RoleSiteOwner || r == RoleEMS || r == RoleAdmin
 	case actAdmin:
 		return r == RoleAdmin
+	case actReportMeter:
+		return r == RoleEMS || r == RoleAdmin
+	case actSetNeeds:
+		return r == RoleSiteOwner || r == RoleAdmin
 	}
 	return false
 }
@@ -235,6 +246,13 @@ var methodActions = map[string]action{
 	pb.GridLimitService_DeleteGridLimit_FullMethodName:       actWriteLimits,
 	pb.GridLimitService_SetGridLimit_FullMethodName:          actWriteLimits,
 	pb.GridLimitService_GetEffectiveGridLimit_FullMethodName: actRead,
+	pb.AllocationService_GetAllocation_FullMethodName:        actRead,
+	pb.AllocationService_WatchAllocation_FullMethodName:      actRead,
+	pb.AllocationService_ExplainAllocation_FullMethodName:    actRead,
+	pb.AllocationService_ReportMeterReading_FullMethodName:   actReportMeter,
+	pb.AllocationService_StreamMeterReadings_FullMethodName:  actReportMeter,
+	pb.AllocationService_SetChargingNeeds_FullMethodName:     actSetNeeds,
+	pb.AllocationService_SetPriority_FullMethodName:          actSetNeeds,
 }
 
 const apiPrefix = "/smartcharge.v1."

@@ -35,6 +35,8 @@ const (
 	ReasonCanceled           = "CANCELED"
 	ReasonDeadlineExceeded   = "DEADLINE_EXCEEDED"
 	ReasonInternal           = "INTERNAL"
+	ReasonNoControlLoop      = "NO_CONTROL_LOOP"
+	ReasonLoopUnavailable    = "CONTROL_LOOP_UNAVAILABLE"
 )
 
 // Sentinel errors of this package.
@@ -43,6 +45,12 @@ var (
 	ErrUnauthenticated = errors.New("apiserver: unauthenticated")
 	// ErrPermissionDenied: the caller may not do this.
 	ErrPermissionDenied = errors.New("apiserver: permission denied")
+	// ErrNoControlLoop: the server runs without a control loop
+	// (Options.Allocations or Options.Loop is nil).
+	ErrNoControlLoop = errors.New("apiserver: no control loop")
+	// ErrLoopUnavailable: the control loop cannot take the call now (it is
+	// stopping, or failed in a way it did not classify); retryable.
+	ErrLoopUnavailable = errors.New("apiserver: control loop unavailable")
 	// errDryRun aborts a store transaction after computing a dry run.
 	errDryRun = errors.New("apiserver: dry run")
 )
@@ -98,6 +106,48 @@ func precondition(name, format string, args ...any) error {
 	return about(name, fmt.Errorf("%w: "+format, append([]any{site.ErrFailedPrecondition}, args...)...))
 }
 
+// fromLoop classifies an error of the control loop: the site package's
+// sentinels and context errors keep their meaning; anything else (such as
+// the loop being stopped) is ErrLoopUnavailable, with its text.
+func fromLoop(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, known := range []error{site.ErrInvalid, site.ErrNotFound, site.ErrAlreadyExists, site.ErrConflict,
+		site.ErrFailedPrecondition, site.ErrUnavailable, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, known) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrLoopUnavailable, err)
+}
+
+// streamError is the error that ends a client stream at one message: its
+// field violations are prefixed with the message's place and the
+// ErrorInfo says how many messages were accepted before.
+type streamError struct {
+	err      error
+	prefix   string // "requests[3]"
+	accepted int64
+}
+
+func (e *streamError) Error() string { return e.prefix + ": " + e.err.Error() }
+func (e *streamError) Unwrap() error { return e.err }
+
+// renameFields rewrites the fields of a *site.ValidationError in err with
+// f; other errors are returned as they are.
+func renameFields(err error, f func(string) string) error {
+	var ve *site.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	out := &site.ValidationError{}
+	for _, v := range ve.Violations {
+		out.Violations = append(out.Violations, site.FieldViolation{Field: f(v.Field), Rule: v.Rule})
+	}
+	return out
+}
+
 // badField is a one-violation *site.ValidationError.
 func badField(field, rule string, args ...any) error {
 	v := &site.ValidationError{}
@@ -129,6 +179,11 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 	if errors.As(err, &re) {
 		resource = re.name
 		meta["resource"] = re.name
+	}
+	var se *streamError
+	if errors.As(err, &se) {
+		meta["accepted_count"] = strconv.FormatInt(se.accepted, 10)
+		err = renameFields(se.err, func(f string) string { return joinField(se.prefix, f) })
 	}
 	var ve *site.ValidationError
 	var ae *accessError
@@ -167,6 +222,13 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 		}}})
 	case errors.Is(err, site.ErrUnavailable):
 		code, reason = codes.Unavailable, ReasonUnavailable
+	case errors.Is(err, ErrNoControlLoop):
+		code, reason = codes.FailedPrecondition, ReasonNoControlLoop
+		details = append(details, &errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+			Type: "CONFIG", Subject: "control loop", Description: "the server runs without a control loop",
+		}}})
+	case errors.Is(err, ErrLoopUnavailable):
+		code, reason = codes.Unavailable, ReasonLoopUnavailable
 	case errors.Is(err, context.Canceled):
 		code, reason = codes.Canceled, ReasonCanceled
 	case errors.Is(err, context.DeadlineExceeded):

@@ -87,18 +87,30 @@ type env struct {
 	circuits pb.CircuitServiceClient
 	chargers pb.ChargerServiceClient
 	limits   pb.GridLimitServiceClient
+	alloc    pb.AllocationServiceClient
+	// loop is the fake control loop behind the server (nil with
+	// envOpts.noLoop).
+	loop *fakeLoop
 }
 
 type envOpts struct {
 	insecureLocal bool
 	noSeed        bool
+	// noLoop runs the server without a control loop.
+	noLoop bool
 }
 
 func newEnv(t *testing.T, f storeFactory, o envOpts) *env {
 	t.Helper()
 	clock := &fakeClock{t: t0}
 	store := f.make(t, clock)
-	srv := New(store, &Options{Auth: testAuth(o.insecureLocal), Clock: clock})
+	opts := &Options{Auth: testAuth(o.insecureLocal), Clock: clock}
+	var loop *fakeLoop
+	if !o.noLoop {
+		loop = newFakeLoop()
+		opts.Allocations, opts.Loop = loop, loop
+	}
+	srv := New(store, opts)
 	gs := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(gs)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -123,9 +135,15 @@ func newEnv(t *testing.T, f storeFactory, o envOpts) *env {
 		circuits: pb.NewCircuitServiceClient(conn),
 		chargers: pb.NewChargerServiceClient(conn),
 		limits:   pb.NewGridLimitServiceClient(conn),
+		alloc:    pb.NewAllocationServiceClient(conn),
+		loop:     loop,
 	}
 	if !o.noSeed {
 		e.seed()
+		if loop != nil {
+			loop.Publish(alphaView(1))
+			loop.ResetTriggers()
+		}
 	}
 	return e
 }

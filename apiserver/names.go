@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/base64"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/smartcharge/smartcharge/site"
@@ -16,6 +17,8 @@ const (
 	patternGridLimit          = "sites/{site}/gridLimits/{grid_limit}"
 	patternEffectiveGridLimit = "sites/{site}/effectiveGridLimit"
 	patternSiteConfig         = "sites/{site}/config"
+	patternAllocation         = "sites/{site}/allocation"
+	patternEVSE               = "sites/{site}/chargers/{charger}/evses/{evse}"
 )
 
 // Collection segments of child resources.
@@ -23,6 +26,7 @@ const (
 	collCircuits   = "circuits"
 	collChargers   = "chargers"
 	collGridLimits = "gridLimits"
+	collEVSEs      = "evses"
 )
 
 // validID reports whether id may be a resource ID ([site.ValidResourceID]):
@@ -78,6 +82,60 @@ func parseChildName(name, pattern string) (siteID, id string, err error) {
 }
 
 func siteName(siteID string) string { return "sites/" + siteID }
+
+// parseEVSEName reads "sites/{site}/chargers/{charger}/evses/{evse}":
+// {evse} is the EVSE id, a decimal 1 to site.MaxEVSEs without sign or
+// leading zeros, so that every EVSE has one name.
+func parseEVSEName(name string) (site.ChargerRef, int, error) {
+	charger, evse, ok := strings.Cut(name, "/"+collEVSEs+"/")
+	if name == "" || !ok {
+		return site.ChargerRef{}, 0, fmt.Errorf("%q is not of the form %q", name, patternEVSE)
+	}
+	sid, cid, err := parseChildName(charger, patternCharger)
+	if err != nil {
+		return site.ChargerRef{}, 0, fmt.Errorf("%q is not of the form %q", name, patternEVSE)
+	}
+	n, err := parseEVSEID(evse)
+	if err != nil {
+		return site.ChargerRef{}, 0, fmt.Errorf("%q: evse %q %v", name, evse, err)
+	}
+	return site.ChargerRef{SiteID: sid, ChargerID: cid}, n, nil
+}
+
+// parseEVSEID reads the {evse} segment of an EVSE name.
+func parseEVSEID(s string) (int, error) {
+	if s == "" || len(s) > 2 || s[0] == '0' {
+		return 0, fmt.Errorf("must be an EVSE id from 1 to %d without leading zeros", site.MaxEVSEs)
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("must be an EVSE id from 1 to %d without leading zeros", site.MaxEVSEs)
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	if n > site.MaxEVSEs {
+		return 0, fmt.Errorf("must be an EVSE id from 1 to %d without leading zeros", site.MaxEVSEs)
+	}
+	return n, nil
+}
+
+// parseChargerOrEVSEName reads a charger's or an EVSE's name; evse is 0
+// for a charger.
+func parseChargerOrEVSEName(name string) (ref site.ChargerRef, evse int, err error) {
+	if strings.Contains(name, "/"+collEVSEs+"/") {
+		return parseEVSEName(name)
+	}
+	sid, cid, err := parseChildName(name, patternCharger)
+	if err != nil {
+		return site.ChargerRef{}, 0, fmt.Errorf("%q is not of the form %q or %q", name, patternCharger, patternEVSE)
+	}
+	return site.ChargerRef{SiteID: sid, ChargerID: cid}, 0, nil
+}
+
+func evseName(ref site.ChargerRef, evse int) string {
+	return childName(ref.SiteID, collChargers, ref.ChargerID) + "/" + collEVSEs + "/" + strconv.Itoa(evse)
+}
 
 func childName(siteID, collection, id string) string {
 	return "sites/" + siteID + "/" + collection + "/" + id

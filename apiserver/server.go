@@ -11,7 +11,7 @@ import (
 )
 
 // Options configure a Server; the zero value (or nil) means no tokens, the
-// system clock and no logging.
+// system clock, no logging and no control loop.
 type Options struct {
 	// Auth says who may call. With no tokens and InsecureLocal off every
 	// call is refused with UNAUTHENTICATED.
@@ -22,13 +22,23 @@ type Options struct {
 	// Logger gets a line per failed call (debug) and internal errors
 	// (error); nil discards.
 	Logger *slog.Logger
+	// Allocations gives the control loop's decisions to GetAllocation,
+	// WatchAllocation and ExplainAllocation; nil makes them fail with
+	// FAILED_PRECONDITION (NO_CONTROL_LOOP).
+	Allocations site.AllocationReader
+	// Loop takes meter readings, charging needs and priorities, and is
+	// triggered after every change of a site's configuration or grid
+	// limits made through the API; nil makes those RPCs fail with
+	// FAILED_PRECONDITION (NO_CONTROL_LOOP) and skips the triggers.
+	Loop site.LoopController
 }
 
 var (
-	_ pb.SiteServiceServer      = (*siteService)(nil)
-	_ pb.CircuitServiceServer   = (*circuitService)(nil)
-	_ pb.ChargerServiceServer   = (*chargerService)(nil)
-	_ pb.GridLimitServiceServer = (*gridLimitService)(nil)
+	_ pb.SiteServiceServer       = (*siteService)(nil)
+	_ pb.CircuitServiceServer    = (*circuitService)(nil)
+	_ pb.ChargerServiceServer    = (*chargerService)(nil)
+	_ pb.GridLimitServiceServer  = (*gridLimitService)(nil)
+	_ pb.AllocationServiceServer = (*allocationService)(nil)
 )
 
 // Server implements the smartcharge.v1 services on a site.Store.
@@ -37,6 +47,8 @@ type Server struct {
 	clock site.Clock
 	log   *slog.Logger
 	auth  *authenticator
+	alloc site.AllocationReader // nil: no control loop
+	loop  site.LoopController   // nil: no control loop
 }
 
 // New returns a server on store. Invalid token entries (see
@@ -46,7 +58,7 @@ func New(store site.Store, opts *Options) *Server {
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Server{store: store, clock: opts.Clock, log: opts.Logger}
+	s := &Server{store: store, clock: opts.Clock, log: opts.Logger, alloc: opts.Allocations, loop: opts.Loop}
 	if s.clock == nil {
 		s.clock = site.SystemClock{}
 	}
@@ -75,13 +87,23 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 	}
 }
 
-// Register registers SiteService, CircuitService, ChargerService and
-// GridLimitService on gs.
+// Register registers SiteService, CircuitService, ChargerService,
+// GridLimitService and AllocationService on gs.
 func (s *Server) Register(gs *grpc.Server) {
 	pb.RegisterSiteServiceServer(gs, &siteService{Server: s})
 	pb.RegisterCircuitServiceServer(gs, &circuitService{Server: s})
 	pb.RegisterChargerServiceServer(gs, &chargerService{Server: s})
 	pb.RegisterGridLimitServiceServer(gs, &gridLimitService{Server: s})
+	pb.RegisterAllocationServiceServer(gs, &allocationService{Server: s})
+}
+
+// trigger asks the control loop to recompute a site whose configuration or
+// grid limits changed, so a lowered limit is kept at once rather than at
+// the loop's next tick.
+func (s *Server) trigger(siteID string) {
+	if s.loop != nil {
+		s.loop.Trigger(siteID)
+	}
 }
 
 // status maps err to a gRPC status (see toStatus).
@@ -112,6 +134,7 @@ func (s *Server) update(ctx context.Context, siteID string, loc locator, fallbac
 	if err != nil {
 		return cfg, about(siteName(siteID), relocate(err, &last, loc, fallback))
 	}
+	s.trigger(siteID)
 	return cfg, nil
 }
 

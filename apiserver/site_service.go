@@ -105,6 +105,7 @@ func (s *siteService) createSite(ctx context.Context, req *pb.CreateSiteRequest)
 	if err != nil {
 		return nil, about(siteName(id), relocate(err, &cfg, loc, "site"))
 	}
+	s.trigger(id)
 	return &pb.CreateSiteResponse{Site: siteToProto(got.Site)}, nil
 }
 

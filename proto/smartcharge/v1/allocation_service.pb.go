@@ -259,7 +259,9 @@ type ExplainAllocationResponse struct {
 	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	// The EVSEs asked about.
 	Evses []*EvseAllocation `protobuf:"bytes,2,rep,name=evses,proto3" json:"evses,omitempty"`
-	// The nodes that bind them (each once), and the charger's own node.
+	// The nodes from the charger up to the grid connection, the charger's
+	// own node first: every limit its current passes. The binding node of
+	// each EVSE (EvseAllocation.binding) is among them.
 	Nodes         []*NodeAllocation `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
