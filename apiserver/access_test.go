@@ -125,7 +125,7 @@ var allRPCs = []rpc{
 	{"GetEffectiveGridLimit", actRead, func(ctx context.Context, e *env, _ pb.GridLimitSource, _ string) error {
 		_, err := e.limits.GetEffectiveGridLimit(ctx, &pb.GetEffectiveGridLimitRequest{Name: "sites/alpha/effectiveGridLimit"})
 		return err
-	}},	{"GetAllocation", actRead, func(ctx context.Context, e *env, _ pb.GridLimitSource, _ string) error {
+	}}, {"GetAllocation", actRead, func(ctx context.Context, e *env, _ pb.GridLimitSource, _ string) error {
 		_, err := e.alloc.GetAllocation(ctx, &pb.GetAllocationRequest{Name: "sites/alpha/allocation"})
 		return err
 	}},
