@@ -39,6 +39,38 @@ type FileConfig struct {
 	// Tokens that may call the gRPC API. Only hashes are stored.
 	Tokens []TokenConfig `yaml:"tokens"`
 	OCPP   OCPPConfig    `yaml:"ocpp"`
+	Loop   LoopConfig    `yaml:"loop"`
+}
+
+// LoopConfig tunes the control loop; zero fields keep the loop's defaults
+// (see package loop).
+type LoopConfig struct {
+	// Tick is the period of runs without events.
+	Tick time.Duration `yaml:"tick"`
+	// Coalesce is how long a run waits to gather a burst of events.
+	Coalesce time.Duration `yaml:"coalesce"`
+	// AnswerTimeout: a charger that has not answered by then is counted at
+	// the higher of its old and new limit.
+	AnswerTimeout time.Duration `yaml:"answer_timeout"`
+	// Lease is the duration of dynamic profiles.
+	Lease time.Duration `yaml:"lease"`
+	// MinRaiseInterval is the least time between two raises of one EVSE.
+	MinRaiseInterval time.Duration `yaml:"min_raise_interval"`
+	// Grace is how long a charger may draw above its limit before it is
+	// marked non-compliant.
+	Grace time.Duration `yaml:"grace"`
+	// ResumeGrace is how long a car may stay suspended after a raise
+	// before the resume sequence starts.
+	ResumeGrace time.Duration `yaml:"resume_grace"`
+	// SiteRescan is how often new sites are picked up.
+	SiteRescan time.Duration `yaml:"site_rescan"`
+	// FallbackFraction scales the limits fallback profiles are computed
+	// against (0 keeps the default, 1).
+	FallbackFraction float64 `yaml:"fallback_fraction"`
+	// DeadBandA: changes smaller than this are not sent (0: default 1 A).
+	DeadBandA float64 `yaml:"dead_band_a"`
+	// MinDwell is the least time a car stays started or paused.
+	MinDwell time.Duration `yaml:"min_dwell"`
 }
 
 // TokenConfig is one API token: the hex SHA-256 of the bearer token, its
@@ -197,6 +229,23 @@ func (c Config) Validate() error {
 		if len(t.Sites) == 0 {
 			errs = append(errs, fmt.Errorf("tokens[%d].sites: name the sites it may touch, or \"*\"", i))
 		}
+	}
+	l := c.File.Loop
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"tick", l.Tick}, {"coalesce", l.Coalesce}, {"answer_timeout", l.AnswerTimeout}, {"lease", l.Lease},
+		{"min_raise_interval", l.MinRaiseInterval}, {"grace", l.Grace}, {"resume_grace", l.ResumeGrace},
+		{"site_rescan", l.SiteRescan}, {"min_dwell", l.MinDwell}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("loop.%s: must not be negative", d.name))
+		}
+	}
+	if l.FallbackFraction < 0 || l.FallbackFraction > 1 {
+		errs = append(errs, errors.New("loop.fallback_fraction: want 0 to 1"))
+	}
+	if l.DeadBandA < 0 || l.DeadBandA > 10 {
+		errs = append(errs, errors.New("loop.dead_band_a: want 0 to 10 A"))
 	}
 	if c.ShutdownGrace <= 0 {
 		errs = append(errs, errors.New("--shutdown-grace must be positive"))

@@ -50,6 +50,12 @@ func TestParseConfig(t *testing.T) {
 		{desc: "bad tokens listed together", args: []string{"--config", bad}, wantErr: "tokens[0].sha256"},
 		{desc: "bad role named", args: []string{"--config", bad}, wantErr: `role "king"`},
 		{desc: "unknown key in config file", args: []string{"--config", writeFile(t, dir, "unknown.yaml", "tokenz: []\n")}, wantErr: "tokenz"},
+		{desc: "loop settings read", args: []string{"--config", writeFile(t, dir, "loop.yaml", "loop:\n  tick: 1s\n  lease: 2m\n  dead_band_a: 0.5\n")}, check: func(t *testing.T, c Config) {
+			if c.File.Loop.Tick != time.Second || c.File.Loop.Lease != 2*time.Minute || c.File.Loop.DeadBandA != 0.5 {
+				t.Errorf("loop config: %+v", c.File.Loop)
+			}
+		}},
+		{desc: "bad loop setting named", args: []string{"--config", writeFile(t, dir, "badloop.yaml", "loop:\n  fallback_fraction: 2\n")}, wantErr: "loop.fallback_fraction"},
 		{desc: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
 		{desc: "bad env value named", env: map[string]string{"SMARTCHARGE_SHUTDOWN_GRACE": "soon"}, wantErr: "SMARTCHARGE_SHUTDOWN_GRACE"},
 		{desc: "bad address", args: []string{"--grpc-listen", "nowhere"}, wantErr: "--grpc-listen"},

@@ -18,6 +18,7 @@ import (
 	"github.com/smartcharge/smartcharge/apiserver"
 	"github.com/smartcharge/smartcharge/loop"
 	"github.com/smartcharge/smartcharge/ocppadapter"
+	"github.com/smartcharge/smartcharge/scheduler"
 	"github.com/smartcharge/smartcharge/site"
 	"github.com/smartcharge/smartcharge/site/redisstore"
 	"github.com/smartcharge/smartcharge/site/sitefile"
@@ -92,12 +93,34 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 			return nil, fmt.Errorf("ocpp: %w", err)
 		}
 		p.ocpp = srv
+		lc := cfg.File.Loop
+		var sched *scheduler.Config
+		if lc.DeadBandA > 0 || lc.MinDwell > 0 {
+			sc := scheduler.DefaultConfig()
+			if lc.DeadBandA > 0 {
+				sc.DeadBand = scheduler.Amps(lc.DeadBandA)
+			}
+			if lc.MinDwell > 0 {
+				sc.MinDwell = lc.MinDwell
+			}
+			sched = &sc
+		}
 		mgr, err := loop.New(loop.Config{
-			Store:     store,
-			LoopState: store,
-			Control:   srv,
-			Logger:    log,
-			Registry:  reg,
+			Store:            store,
+			LoopState:        store,
+			Control:          srv,
+			Logger:           log,
+			Registry:         reg,
+			Scheduler:        sched,
+			Tick:             lc.Tick,
+			Coalesce:         lc.Coalesce,
+			AnswerTimeout:    lc.AnswerTimeout,
+			Lease:            lc.Lease,
+			MinRaiseInterval: lc.MinRaiseInterval,
+			Grace:            lc.Grace,
+			ResumeGrace:      lc.ResumeGrace,
+			SiteRescan:       lc.SiteRescan,
+			FallbackFraction: lc.FallbackFraction,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("loop: %w", err)
