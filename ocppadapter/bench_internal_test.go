@@ -27,11 +27,10 @@ func BenchmarkHandleMeterValues(b *testing.B) {
 		if ferr != nil {
 			b.Fatal(ferr)
 		}
-		tree, cerr := c.schemas.check(f.Action, dirReq, f.Payload)
-		if cerr != nil {
+		if cerr := c.schemas.validate(f.Action, dirReq, f.Payload); cerr != nil {
 			b.Fatal(cerr)
 		}
-		resp, _, cerr := c.handle16(ctx, f.Action, f.Payload, tree)
+		resp, _, cerr := c.handle16(ctx, f.Action, f.Payload)
 		if cerr != nil {
 			b.Fatal(cerr)
 		}
@@ -40,7 +39,19 @@ func BenchmarkHandleMeterValues(b *testing.B) {
 	}
 }
 
-// BenchmarkValidateMeterValues: the schema check alone.
+// BenchmarkValidateMeterValues: the schema check alone (fast path), and
+// jsonschema alone.
+func BenchmarkValidateMeterValuesReference(b *testing.B) {
+	s := mustSchemas(b, V16)
+	f, _ := ParseFrame([]byte(benchMeterValues))
+	b.ReportAllocs()
+	for b.Loop() {
+		if cerr := s.reference("MeterValues", dirReq, f.Payload); cerr != nil {
+			b.Fatal(cerr)
+		}
+	}
+}
+
 func BenchmarkValidateMeterValues(b *testing.B) {
 	s := mustSchemas(b, V16)
 	f, _ := ParseFrame([]byte(benchMeterValues))

@@ -191,8 +191,13 @@ func putBuf(b *bytes.Buffer) {
 }
 
 func (c *conn) readLoop(ctx context.Context) error {
+	// Reads take a context without a Done channel: with one, coder/websocket
+	// arms and disarms a context.AfterFunc on every read. Reads end when the
+	// connection is closed (Server.Close, a replacing connection, an
+	// unanswered ping), never by this context.
+	rctx := context.WithoutCancel(ctx)
 	for {
-		_, r, err := c.ws.Reader(ctx)
+		_, r, err := c.ws.Reader(rctx)
 		if err != nil {
 			return err
 		}
@@ -242,7 +247,6 @@ func (c *conn) handleCall(ctx context.Context, f Frame) {
 		resp  any
 		after func()
 		cerr  *CallError
-		tree  any
 	)
 	switch {
 	case !c.schemas.has(f.Action, dirReq):
@@ -250,15 +254,15 @@ func (c *conn) handleCall(ctx context.Context, f Frame) {
 	case !c.handles(f.Action):
 		cerr = &CallError{Code: CodeNotSupported, Description: "action " + f.Action + " is not supported by this central system"}
 	default:
-		tree, cerr = c.schemas.check(f.Action, dirReq, f.Payload)
+		cerr = c.schemas.validate(f.Action, dirReq, f.Payload)
 	}
 	if cerr == nil {
 		if !c.known {
 			resp, cerr = c.handleUnknown(f.Action, f.Payload)
 		} else if c.version == V16 {
-			resp, after, cerr = c.handle16(ctx, f.Action, f.Payload, tree)
+			resp, after, cerr = c.handle16(ctx, f.Action, f.Payload)
 		} else {
-			resp, after, cerr = c.handle201(ctx, f.Action, f.Payload, tree)
+			resp, after, cerr = c.handle201(ctx, f.Action, f.Payload)
 		}
 	}
 	if cerr != nil {
@@ -319,18 +323,36 @@ func (c *conn) deliver(id string, r callResult) {
 	p.ch <- r
 }
 
+// write sends one frame within CallTimeout.
 func (c *conn) write(ctx context.Context, frame []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, c.srv.cfg.CallTimeout)
 	defer cancel()
 	return c.ws.Write(ctx, websocket.MessageText, frame)
 }
 
+// writeAnswer sends an answer from the reading goroutine. With pings on,
+// it sets no timer of its own: a peer that stops reading fills the socket
+// buffer and blocks the write, the next ping then cannot be written
+// within CallTimeout, and the connection is closed, which ends the write
+// (at most PingInterval + CallTimeout). Without pings it is write.
+func (c *conn) writeAnswer(ctx context.Context, frame []byte) error {
+	if c.srv.cfg.PingInterval <= 0 {
+		return c.write(ctx, frame)
+	}
+	return c.ws.Write(context.WithoutCancel(ctx), websocket.MessageText, frame)
+}
+
 func (c *conn) sendResult(ctx context.Context, id, action string, resp any) error {
 	buf := getBuf()
 	defer putBuf(buf)
-	payload, err := json.Marshal(resp)
-	if err != nil {
-		return fmt.Errorf("ocppadapter: encode answer: %w", err)
+	var payload []byte
+	if _, empty := resp.(emptyConf); empty {
+		payload = emptyPayload
+	} else {
+		var err error
+		if payload, err = json.Marshal(resp); err != nil {
+			return fmt.Errorf("ocppadapter: encode answer: %w", err)
+		}
 	}
 	if c.srv.cfg.ValidateOutgoing {
 		if cerr := c.schemas.validate(action, dirConf, payload); cerr != nil {
@@ -340,14 +362,17 @@ func (c *conn) sendResult(ctx context.Context, id, action string, resp any) erro
 		}
 	}
 	frame := AppendCallResult(buf.AvailableBuffer(), id, payload)
-	return c.write(ctx, frame)
+	return c.writeAnswer(ctx, frame)
 }
+
+// emptyPayload is the answer to most notifications; read-only.
+var emptyPayload = []byte("{}")
 
 func (c *conn) sendError(ctx context.Context, id string, e *CallError) {
 	buf := getBuf()
 	defer putBuf(buf)
 	frame := AppendCallError(buf.AvailableBuffer(), c.version, id, e)
-	if err := c.write(ctx, frame); err != nil {
+	if err := c.writeAnswer(ctx, frame); err != nil {
 		c.log.Warn("ocpp: cannot send CALLERROR", "err", err)
 	}
 }

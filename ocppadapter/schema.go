@@ -5,6 +5,7 @@ import (
 	_ "embed" // the OCA schemas are compiled into the binary
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -41,6 +42,10 @@ func (d msgDir) suffix() string {
 type schemaSet struct {
 	version Version
 	known   map[string]struct{} // "urn:Action.req"; read-only after construction
+	// fast holds the compiled fast-path validators by direction and
+	// action (see fastschema.go); an action missing here is always
+	// validated by jsonschema. Read-only after construction.
+	fast [2]map[string]*fnode
 
 	mu       sync.Mutex // guards compiler
 	compiler *jsonschema.Compiler
@@ -61,6 +66,7 @@ func newSchemaSet(v Version) (*schemaSet, error) {
 		return nil, fmt.Errorf("ocppadapter: %s schemas: not an array", v)
 	}
 	s := &schemaSet{version: v, known: make(map[string]struct{}, len(list)), compiler: jsonschema.NewCompiler()}
+	s.fast[dirReq], s.fast[dirConf] = map[string]*fnode{}, map[string]*fnode{}
 	s.compiler.DefaultDraft(jsonschema.Draft7)
 	for _, d := range list {
 		m, ok := d.(map[string]any)
@@ -75,6 +81,15 @@ func newSchemaSet(v Version) (*schemaSet, error) {
 			return nil, fmt.Errorf("ocppadapter: %s schema %s: %w", v, id, err)
 		}
 		s.known[id] = struct{}{}
+		if n, err := compileFast(m); err == nil {
+			if action, ok := strings.CutSuffix(strings.TrimPrefix(id, "urn:"), ".req"); ok {
+				s.fast[dirReq][action] = n
+			} else if action, ok := strings.CutSuffix(strings.TrimPrefix(id, "urn:"), ".conf"); ok {
+				s.fast[dirConf][action] = n
+			}
+		} else if !errors.Is(err, errUnsupportedSchema) {
+			return nil, fmt.Errorf("ocppadapter: %s schema %s: %w", v, id, err)
+		}
 	}
 	return s, nil
 }
@@ -108,43 +123,60 @@ func (s *schemaSet) schema(action string, d msgDir) (*jsonschema.Schema, error) 
 
 // validate checks payload against the action's schema and returns the
 // CALLERROR that answers a violation, or nil. An action the version does
-// not define gives NotImplemented.
+// not define gives NotImplemented. A payload the compiled fast path
+// accepts is valid; everything else is decided by jsonschema, which also
+// names the violation.
 func (s *schemaSet) validate(action string, d msgDir, payload []byte) *CallError {
-	_, cerr := s.check(action, d, payload)
-	return cerr
+	if n := s.fast[d][action]; n != nil && fastValid(n, payload) {
+		return nil
+	}
+	return s.reference(action, d, payload)
 }
 
-// check is validate that also returns the parsed payload (map[string]any
-// and so on) when it is valid.
-func (s *schemaSet) check(action string, d msgDir, payload []byte) (any, *CallError) {
+// reference validates with jsonschema/v6 alone: the slow path, and the
+// reference the fast path is tested against.
+func (s *schemaSet) reference(action string, d msgDir, payload []byte) *CallError {
 	if !s.has(action, d) {
-		return nil, &CallError{Code: CodeNotImplemented, Description: "unknown action " + action, Action: action}
+		return &CallError{Code: CodeNotImplemented, Description: "unknown action " + action, Action: action}
 	}
 	sch, err := s.schema(action, d)
 	if err != nil {
-		return nil, &CallError{Code: CodeInternalError, Description: err.Error(), Action: action}
+		return &CallError{Code: CodeInternalError, Description: err.Error(), Action: action}
 	}
 	v, err := parseJSONValue(payload)
 	if err != nil {
-		return nil, &CallError{Code: CodeFormatViolation, Description: "payload is not valid JSON: " + err.Error(), Action: action}
+		return &CallError{Code: CodeFormatViolation, Description: "payload is not valid JSON: " + err.Error(), Action: action}
 	}
 	err = sch.Validate(v)
 	if err == nil {
-		return v, nil
+		return nil
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return nil, &CallError{Code: CodeInternalError, Description: err.Error(), Action: action}
+		return &CallError{Code: CodeInternalError, Description: err.Error(), Action: action}
 	}
 	leaf := firstLeaf(ve)
-	return nil, &CallError{Code: codeForKind(leaf), Description: leaf.Error(), Action: action}
+	return &CallError{Code: codeForKind(leaf), Description: leaf.Error(), Action: action}
 }
 
+// firstLeaf picks the violation that answers the CALL: of all leaf
+// errors, the one first in instance-location order (then by schema
+// location), so that a payload with several faults gets the same answer
+// every time (jsonschema's own order of causes follows map iteration).
 func firstLeaf(e *jsonschema.ValidationError) *jsonschema.ValidationError {
-	for len(e.Causes) > 0 {
-		e = e.Causes[0]
+	if len(e.Causes) == 0 {
+		return e
 	}
-	return e
+	var best *jsonschema.ValidationError
+	var bestKey string
+	for _, c := range e.Causes {
+		l := firstLeaf(c)
+		k := strings.Join(l.InstanceLocation, "\x00") + "\x01" + l.SchemaURL + "\x01" + l.Error()
+		if best == nil || k < bestKey {
+			best, bestKey = l, k
+		}
+	}
+	return best
 }
 
 // codeForKind maps a schema violation to the RPC error code OCPP-J names

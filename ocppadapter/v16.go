@@ -20,10 +20,9 @@ func handles16(action string) bool {
 	return false
 }
 
-// handle16 answers a 1.6 CALL whose payload passed the schema; tree is
-// the payload as the schema check parsed it. after, if not nil, runs once
-// the answer is sent.
-func (c *conn) handle16(ctx context.Context, action string, payload []byte, tree any) (resp any, after func(), cerr *CallError) {
+// handle16 answers a 1.6 CALL whose payload passed the schema. after, if
+// not nil, runs once the answer is sent.
+func (c *conn) handle16(ctx context.Context, action string, payload []byte) (resp any, after func(), cerr *CallError) {
 	switch action {
 	case "BootNotification":
 		return c.boot16(ctx, payload)
@@ -41,7 +40,7 @@ func (c *conn) handle16(ctx context.Context, action string, payload []byte, tree
 	case "StopTransaction":
 		resp, cerr = c.stopTx16(ctx, payload)
 	case "MeterValues":
-		resp, cerr = c.meterValues16(ctx, tree)
+		resp, cerr = c.meterValues(ctx, payload)
 	case "DataTransfer":
 		resp = dataTransferConf{Status: "UnknownVendorId"}
 	case "DiagnosticsStatusNotification", "FirmwareStatusNotification":
@@ -266,23 +265,16 @@ func samples16(mvs []meterValue16) ([]site.MeterSample, *CallError) {
 	return out, nil
 }
 
-func (c *conn) meterValues16(ctx context.Context, tree any) (any, *CallError) {
-	req, cerr := meterValues16FromTree(tree)
-	if cerr != nil {
-		return nil, cerr
-	}
-	if req.ConnectorID < 0 || req.ConnectorID > site.MaxEVSEs {
-		return nil, callErr(CodePropertyConstraintViolation, "connectorId %d out of range 0..%d", req.ConnectorID, site.MaxEVSEs)
-	}
-	samples, cerr := samples16(req.MeterValue)
+func (c *conn) meterValues(ctx context.Context, payload []byte) (any, *CallError) {
+	m, cerr := decodeMeterValues(c.version, payload)
 	if cerr != nil {
 		return nil, cerr
 	}
 	txID := ""
-	if req.TransactionID != nil {
-		txID = strconv.FormatInt(*req.TransactionID, 10)
+	if m.hasTx {
+		txID = strconv.FormatInt(m.txID, 10)
 	}
-	if cerr := c.recordSamples(ctx, "MeterValues", req.ConnectorID, txID, samples); cerr != nil {
+	if cerr := c.recordSamples(ctx, "MeterValues", m.evse, txID, m.samples); cerr != nil {
 		return nil, cerr
 	}
 	return emptyConf{}, nil

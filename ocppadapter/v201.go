@@ -20,9 +20,8 @@ func handles201(action string) bool {
 	return false
 }
 
-// handle201 answers a 2.0.1 CALL whose payload passed the schema; tree is
-// the payload as the schema check parsed it.
-func (c *conn) handle201(ctx context.Context, action string, payload []byte, tree any) (resp any, after func(), cerr *CallError) {
+// handle201 answers a 2.0.1 CALL whose payload passed the schema.
+func (c *conn) handle201(ctx context.Context, action string, payload []byte) (resp any, after func(), cerr *CallError) {
 	switch action {
 	case "BootNotification":
 		var req bootReq201
@@ -41,17 +40,7 @@ func (c *conn) handle201(ctx context.Context, action string, payload []byte, tre
 	case "TransactionEvent":
 		resp, cerr = c.txEvent201(ctx, payload)
 	case "MeterValues":
-		req, err := meterValues201FromTree(tree)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := checkEVSE(req.EvseID, 0); err != nil {
-			return nil, nil, err
-		}
-		if err := c.recordSamples(ctx, action, req.EvseID, "", samples201(req.MeterValue)); err != nil {
-			return nil, nil, err
-		}
-		resp = emptyConf{}
+		resp, cerr = c.meterValues(ctx, payload)
 	case "Authorize":
 		resp = authorizeConf201{IDTokenInfo: idTokenInfo201{Status: "Accepted"}}
 	case "NotifyEVChargingNeeds":
