@@ -127,7 +127,7 @@ func bindingFromReason(siteID, code, reason string) *pb.BindingConstraint {
 		return nil
 	}
 	kind, id := m[1], m[2]
-	if (kind == "grid") != (id == "connection") {
+	if kind == "grid" && id != "connection" {
 		return nil
 	}
 	b := &pb.BindingConstraint{Node: nodeName(siteID, kind, id), NodeKind: nodeKinds[kind]}

@@ -8,7 +8,8 @@
 // The daemon builds one [Server], installs its interceptors and registers
 // its services:
 //
-//	srv := apiserver.New(store, &apiserver.Options{Auth: auth, Logger: log})
+//	srv := apiserver.New(store, &apiserver.Options{Auth: auth, Logger: log,
+//		Allocations: mgr, Loop: mgr}) // mgr: the control loop (*loop.Manager)
 //	gs := grpc.NewServer(append(srv.ServerOptions(), grpc.Creds(tlsCreds))...)
 //	srv.Register(gs)
 //	err := gs.Serve(lis)
@@ -33,11 +34,22 @@
 //     ("sites/{site}/gridLimits/{grid_limit}"), SetGridLimit (upsert) and
 //     GetEffectiveGridLimit ("sites/{site}/effectiveGridLimit", from
 //     [site.Effective]).
+//   - AllocationService: GetAllocation and WatchAllocation (server
+//     stream) of "sites/{site}/allocation", ExplainAllocation of a charger
+//     or EVSE ("sites/{site}/chargers/{charger}/evses/{evse}"),
+//     ReportMeterReading and StreamMeterReadings (client stream) of EMS
+//     meter readings, SetChargingNeeds and SetPriority. They sit on
+//     [Options.Allocations] and [Options.Loop] (the control loop); without
+//     them they fail with FAILED_PRECONDITION (reason NO_CONTROL_LOOP).
+//     The binding constraint of an EVSE (node and phase) is read from the
+//     loop's reason text ([site.EVSEView.Reason]).
 //
 // Every change is a [site.Store.UpdateConfig] transaction: the handler
 // checks the etag and applies the change inside it and validates the whole
 // configuration, so two writers never lose each other's changes and a
-// stale etag fails with ABORTED. DeleteSite without force checks that the
+// stale etag fails with ABORTED. After every committed change of a
+// site's configuration or grid limits (not dry runs) the server calls
+// [site.LoopController.Trigger] so the loop keeps a lowered limit at once. DeleteSite without force checks that the
 // site is empty and then deletes it in a second store call: a resource
 // added in between is deleted with it.
 //
@@ -48,7 +60,10 @@
 // path in the request ("circuit.limit.l1", "config.chargers[2].evses[0].phases",
 // "update_mask"); unknown resources NOT_FOUND; duplicates ALREADY_EXISTS;
 // stale etags ABORTED; [site.ErrFailedPrecondition] FAILED_PRECONDITION;
-// [site.ErrUnavailable] UNAVAILABLE. Each status carries a
+// [site.ErrUnavailable] UNAVAILABLE; a server without a control loop
+// FAILED_PRECONDITION ([ErrNoControlLoop]); a loop that cannot take the
+// call (stopping, or an error it did not classify) UNAVAILABLE
+// ([ErrLoopUnavailable]). Each status carries a
 // google.rpc.ErrorInfo with domain [ErrorDomain] and an UPPER_SNAKE reason
 // (the Reason constants).
 //
@@ -61,12 +76,15 @@
 // valid credentials is UNAUTHENTICATED, unless [AuthConfig.InsecureLocal]
 // lets calls without a header in as admin from loopback or a Unix socket.
 //
-//	role        read  config  grid limits                 create/delete site
-//	viewer      yes   -       -                           -
-//	csms        yes   -       -                           -
-//	ems         yes   -       source EMS only             -
-//	site-owner  yes   yes     source OWNER, GRID_OPERATOR -
-//	admin       yes   yes     any source                  yes
+//	role        read  config  grid limits                 meter  needs  create/delete site
+//	viewer      yes   -       -                           -      -      -
+//	csms        yes   -       -                           -      -      -
+//	ems         yes   -       source EMS only             yes    -      -
+//	site-owner  yes   yes     source OWNER, GRID_OPERATOR -      yes    -
+//	admin       yes   yes     any source                  yes    yes    yes
+//
+// "read" includes allocations and their watch; "meter" is reporting
+// meter readings; "needs" is setting charging needs and priorities.
 //
 // Other services on the same gRPC server (health, reflection) need a
 // valid token of any role unless listed in [AuthConfig.PublicMethods].

@@ -21,7 +21,7 @@ func FuzzParseName(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	patterns := []string{patternSite, patternCircuit, patternCharger, patternGridLimit, patternEffectiveGridLimit, patternSiteConfig}
+	patterns := []string{patternSite, patternCircuit, patternCharger, patternGridLimit, patternEffectiveGridLimit, patternSiteConfig, patternAllocation}
 	f.Fuzz(func(t *testing.T, name string) {
 		for _, p := range patterns {
 			vars, err := parseName(name, p)
@@ -112,6 +112,89 @@ func FuzzConfigFromProto(f *testing.F) {
 		rel := relocate(err, &c, loc, "config")
 		if !errors.As(rel, &ve) || len(ve.Violations) == 0 {
 			t.Fatalf("relocate lost violations: %v", rel)
+		}
+	})
+}
+
+// FuzzParseEVSEName: EVSE (and charger-or-EVSE) names parse only when
+// they rebuild to themselves, with valid IDs and an EVSE id of 1 to
+// site.MaxEVSEs; errors have text; nothing panics.
+func FuzzParseEVSEName(f *testing.F) {
+	for _, s := range []string{
+		"sites/a/chargers/b/evses/1", "sites/a/chargers/b/evses/32", "sites/a/chargers/b/evses/33",
+		"sites/a/chargers/b/evses/0", "sites/a/chargers/b/evses/01", "sites/a/chargers/b/evses/-1",
+		"sites/a/chargers/b/evses/1/evses/2", "sites/a/chargers/b", "sites/a/chargers/b/evses/",
+		"sites/a/chargers/evses/evses/1", "sites/evses/chargers/evses", "sites/evses/chargers/x/evses/2", "sites/a/chargers/b/evses/\u0661", "sites/a/chargers/b/evses/99999999999999999999", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		check := func(ref site.ChargerRef, evse int, err error, chargerOK bool) {
+			if err != nil {
+				if err.Error() == "" {
+					t.Fatal("empty error")
+				}
+				return
+			}
+			if !site.ValidResourceID(ref.SiteID) || !site.ValidResourceID(ref.ChargerID) {
+				t.Fatalf("%q gave bad IDs %+v", name, ref)
+			}
+			rebuilt := ref.String()
+			switch {
+			case evse == 0 && chargerOK:
+			case evse >= 1 && evse <= site.MaxEVSEs:
+				rebuilt = evseName(ref, evse)
+			default:
+				t.Fatalf("%q gave EVSE id %d", name, evse)
+			}
+			if rebuilt != name {
+				t.Fatalf("%q rebuilds to %q", name, rebuilt)
+			}
+		}
+		ref, evse, err := parseEVSEName(name)
+		check(ref, evse, err, false)
+		ref, evse, err = parseChargerOrEVSEName(name)
+		check(ref, evse, err, true)
+	})
+}
+
+// FuzzBindingFromReason: any reason text gives no binding or one whose
+// node is the site, one of its circuits or chargers (a valid name) with a
+// kind that matches and a valid or no phase.
+func FuzzBindingFromReason(f *testing.F) {
+	for _, s := range []string{
+		"limited by circuit hall-a phase L2", "paused, infeasible grid connection phase L1 over by 3.0 A",
+		"limited by external limit EMS on charger cp1 phase L3", "limited by power limit of grid connection",
+		"limited by circuit a phase L4", "limited by grid x", "circuit -a", "", "charger c phase L1 over by 1e9 A",
+	} {
+		f.Add("PHASE_LIMIT", s)
+	}
+	f.Add("AT_MAX", "limited by circuit a")
+	f.Fuzz(func(t *testing.T, code, reason string) {
+		b := bindingFromReason("s", code, reason)
+		if b == nil {
+			return
+		}
+		if !nodeReasons[code] {
+			t.Fatalf("binding for code %q that names no node", code)
+		}
+		var pattern string
+		switch b.GetNodeKind() {
+		case pb.NodeKind_NODE_KIND_GRID:
+			pattern = patternSite
+		case pb.NodeKind_NODE_KIND_CIRCUIT:
+			pattern = patternCircuit
+		case pb.NodeKind_NODE_KIND_CHARGER:
+			pattern = patternCharger
+		default:
+			t.Fatalf("kind %v", b.GetNodeKind())
+		}
+		vars, err := parseName(b.GetNode(), pattern)
+		if err != nil || vars[0] != "s" {
+			t.Fatalf("node %q is not a %q of site s: %v", b.GetNode(), pattern, err)
+		}
+		if p := b.GetPhase(); p < pb.Phase_PHASE_UNSPECIFIED || p > pb.Phase_PHASE_L3 {
+			t.Fatalf("phase %v", p)
 		}
 	})
 }

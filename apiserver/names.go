@@ -87,17 +87,17 @@ func siteName(siteID string) string { return "sites/" + siteID }
 // {evse} is the EVSE id, a decimal 1 to site.MaxEVSEs without sign or
 // leading zeros, so that every EVSE has one name.
 func parseEVSEName(name string) (site.ChargerRef, int, error) {
-	charger, evse, ok := strings.Cut(name, "/"+collEVSEs+"/")
-	if name == "" || !ok {
+	parts := strings.Split(name, "/")
+	if name == "" || len(parts) != 6 || parts[4] != collEVSEs {
 		return site.ChargerRef{}, 0, fmt.Errorf("%q is not of the form %q", name, patternEVSE)
 	}
-	sid, cid, err := parseChildName(charger, patternCharger)
+	sid, cid, err := parseChildName(strings.Join(parts[:4], "/"), patternCharger)
 	if err != nil {
-		return site.ChargerRef{}, 0, fmt.Errorf("%q is not of the form %q", name, patternEVSE)
+		return site.ChargerRef{}, 0, fmt.Errorf("%q is not of the form %q: %w", name, patternEVSE, err)
 	}
-	n, err := parseEVSEID(evse)
+	n, err := parseEVSEID(parts[5])
 	if err != nil {
-		return site.ChargerRef{}, 0, fmt.Errorf("%q: evse %q %v", name, evse, err)
+		return site.ChargerRef{}, 0, fmt.Errorf("%q: evse %q %v", name, parts[5], err)
 	}
 	return site.ChargerRef{SiteID: sid, ChargerID: cid}, n, nil
 }
@@ -123,7 +123,7 @@ func parseEVSEID(s string) (int, error) {
 // parseChargerOrEVSEName reads a charger's or an EVSE's name; evse is 0
 // for a charger.
 func parseChargerOrEVSEName(name string) (ref site.ChargerRef, evse int, err error) {
-	if strings.Contains(name, "/"+collEVSEs+"/") {
+	if strings.Count(name, "/") == 5 {
 		return parseEVSEName(name)
 	}
 	sid, cid, err := parseChildName(name, patternCharger)
