@@ -10,12 +10,13 @@ import (
 
 // Defaults for zero Config fields.
 const (
-	DefaultCallTimeout         = 30 * time.Second
-	DefaultMaxFrameBytes       = 64 << 10
-	DefaultPingInterval        = 60 * time.Second
-	DefaultHeartbeatInterval   = 300 * time.Second
-	DefaultMeterSampleInterval = 60 * time.Second
-	DefaultStoreTimeout        = 5 * time.Second
+	DefaultCallTimeout          = 30 * time.Second
+	DefaultMaxFrameBytes        = 64 << 10
+	DefaultPingInterval         = 60 * time.Second
+	DefaultHeartbeatInterval    = 300 * time.Second
+	DefaultMeterSampleInterval  = 60 * time.Second
+	DefaultStoreTimeout         = 5 * time.Second
+	DefaultMeterPersistInterval = 5 * time.Second
 )
 
 // Config configures a Server. Zero fields take the defaults above; Store
@@ -48,6 +49,12 @@ type Config struct {
 	MeterSampleInterval time.Duration
 	// StoreTimeout bounds each store call made while handling a message.
 	StoreTimeout time.Duration
+	// MeterPersistInterval is the least time between two writes of a
+	// charger's meter samples (newest sample per EVSE, transaction
+	// energy); samples in between are kept on the connection and written
+	// later (see "Durability" in the package doc). Negative writes every
+	// MeterValues before answering it.
+	MeterPersistInterval time.Duration
 	// AdmitUnknown lets chargers whose identity is not registered connect
 	// anyway (there is no password to check; TLS client certificates are
 	// still verified in profile 3): they are kept in a holding list
@@ -133,6 +140,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = DefaultStoreTimeout
+	}
+	if c.MeterPersistInterval == 0 {
+		c.MeterPersistInterval = DefaultMeterPersistInterval
 	}
 	return c
 }

@@ -48,6 +48,11 @@ type conn struct {
 	capReading atomic.Bool
 	workers    sync.WaitGroup // goroutines bound to the connection
 	pingTimer  *time.Timer
+
+	// storeMu orders this connection's store writes, so that a deferred
+	// meter sample never overwrites a newer state; it guards meter.
+	storeMu sync.Mutex
+	meter   *meterCache
 }
 
 type pendingCall struct {
@@ -130,16 +135,20 @@ func (c *conn) run(ctx context.Context, cancel context.CancelFunc) {
 	c.mu.Unlock()
 	c.ws.CloseNow()
 	c.srv.unregister(c)
+	c.stopMeter()
 	c.workers.Wait()
 	c.log.Info("ocpp charger disconnected", "reason", closeReason(err))
 	if c.known {
 		bg, stop := context.WithTimeout(context.WithoutCancel(ctx), c.srv.cfg.StoreTimeout)
 		now := c.now()
-		if _, err := c.srv.cfg.Store.UpdateChargerState(bg, c.ref, func(st *site.ChargerState) error {
+		c.storeMu.Lock()
+		_, err := c.persistLocked(bg, func(st *site.ChargerState) error {
 			st.Connected = false
 			st.LastSeen = now
 			return nil
-		}); err != nil {
+		})
+		c.storeMu.Unlock()
+		if err != nil {
 			c.log.Error("ocpp: cannot record disconnection in store", "err", err)
 		}
 		stop()
@@ -459,16 +468,13 @@ func (c *conn) header(t time.Time) site.EventHeader {
 func (c *conn) publish(ev site.Event) { c.srv.cfg.Events.Publish(ev) }
 
 // updateState changes the charger's live state in the store, with the
-// EVSE map allocated.
+// EVSE map allocated, after writing any deferred meter samples.
 func (c *conn) updateState(ctx context.Context, fn func(*site.ChargerState) error) (site.ChargerState, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.srv.cfg.StoreTimeout)
 	defer cancel()
-	return c.srv.cfg.Store.UpdateChargerState(ctx, c.ref, func(st *site.ChargerState) error {
-		if st.EVSEs == nil {
-			st.EVSEs = make(map[int]site.EVSEState)
-		}
-		return fn(st)
-	})
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	return c.persistLocked(ctx, fn)
 }
 
 // storeFailed turns a store error into the CALLERROR the charger gets, so

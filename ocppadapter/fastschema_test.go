@@ -381,7 +381,7 @@ func TestFastSchemaAgreesWithJSONSchema(t *testing.T) {
 			if fast != (ref == nil) {
 				t.Fatalf("%s: fast %v, jsonschema %v on %s", c, fast, ref, payload)
 			}
-			if got := s.validate(c.action, c.dir, payload); fmt.Sprint(got) != fmt.Sprint(ref) {
+			if got := s.validate(c.action, c.dir, payload); errorCode(got) != errorCode(ref) {
 				t.Fatalf("%s: validate %v, jsonschema %v", c, got, ref)
 			}
 		}
@@ -392,9 +392,18 @@ func TestFastSchemaAgreesWithJSONSchema(t *testing.T) {
 	t.Logf("%d instances: %d valid, %d invalid", total, valid, invalid)
 }
 
+// errorCode is the code of a CALLERROR, 0 for none. (jsonschema's texts
+// list some things in map order, so only codes are compared.)
+func errorCode(e *CallError) ErrorCode {
+	if e == nil {
+		return 0
+	}
+	return e.Code
+}
+
 // FuzzFastSchema: for any payload and any schema of either version, the
 // fast path accepts only what jsonschema accepts, and validate (fast path
-// first) gives exactly jsonschema's CALLERROR.
+// first) gives jsonschema's CALLERROR code.
 func FuzzFastSchema(f *testing.F) {
 	cases := allSchemaCases(f)
 	index := map[string]uint16{}
@@ -448,7 +457,7 @@ func FuzzFastSchema(f *testing.F) {
 		if n := s.fast[c.dir][c.action]; n != nil && fastValid(n, payload) && ref != nil {
 			t.Fatalf("%s: fast path accepts %q, jsonschema says %v", c, payload, ref)
 		}
-		if got := s.validate(c.action, c.dir, payload); fmt.Sprint(got) != fmt.Sprint(ref) {
+		if got := s.validate(c.action, c.dir, payload); errorCode(got) != errorCode(ref) {
 			t.Fatalf("%s: validate %v, jsonschema %v", c, got, ref)
 		}
 	})

@@ -62,34 +62,23 @@ func (e *FrameError) Error() string { return "ocppadapter: bad frame: " + e.Reas
 // and an object payload. It never panics. On failure the FrameError says
 // which CALLERROR code answers it and the message id, if readable.
 func ParseFrame(data []byte) (Frame, *FrameError) {
-	var f Frame
-	if err := validJSON(data); err != nil {
-		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "frame is not JSON: " + err.Error()}
-	}
-	// The frame is valid JSON: collect the spans of the array's elements.
 	var (
+		f     Frame
 		parts [6][]byte
 		n     int
 	)
+	// One pass: check the JSON and collect the spans of the array's
+	// elements (as validJSON would check it, with the same messages).
 	s := jsonScanner{data: data}
 	s.ws()
-	if s.data[s.i] != '[' {
+	if s.i >= len(data) || data[s.i] != '[' {
+		if err := validJSON(data); err != nil {
+			return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "frame is not JSON: " + err.Error()}
+		}
 		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "frame is not a JSON array"}
 	}
-	s.i++
-	s.ws()
-	for s.data[s.i] != ']' {
-		start := s.i
-		_ = s.skip()
-		if n < len(parts) {
-			parts[n] = data[start:s.i]
-		}
-		n++
-		s.ws()
-		if s.data[s.i] == ',' {
-			s.i++
-			s.ws()
-		}
+	if err := s.frameElements(&parts, &n); err != nil {
+		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "frame is not JSON: " + err.Error()}
 	}
 	if n < 3 {
 		return f, &FrameError{Code: CodeRpcFrameworkError, Reason: "frame has fewer than 3 elements"}
@@ -151,6 +140,51 @@ func ParseFrame(data []byte) (Frame, *FrameError) {
 		return fe(CodeMessageTypeNotSupported, "unknown message type "+strconv.Itoa(t))
 	}
 	return f, nil
+}
+
+// frameElements checks the array at s.i and everything after it, as
+// validJSON does, and records the spans of its first elements in parts
+// and their count in n.
+func (s *jsonScanner) frameElements(parts *[6][]byte, n *int) error {
+	s.depth++
+	s.i++
+	s.ws()
+	if s.i < len(s.data) && s.data[s.i] == ']' {
+		s.i++
+		s.depth--
+	} else {
+	loop:
+		for {
+			start := s.i
+			if err := s.skip(); err != nil {
+				return err
+			}
+			if *n < len(parts) {
+				parts[*n] = s.data[start:s.i]
+			}
+			*n++
+			s.ws()
+			if s.i >= len(s.data) {
+				return s.fail("unexpected end")
+			}
+			switch s.data[s.i] {
+			case ',':
+				s.i++
+				s.ws()
+			case ']':
+				s.i++
+				s.depth--
+				break loop
+			default:
+				return s.fail("want ',' or the container's end")
+			}
+		}
+	}
+	s.ws()
+	if s.i != len(s.data) {
+		return s.fail("data after the value")
+	}
+	return nil
 }
 
 // jsonString decodes b if it is a (checked) JSON string.

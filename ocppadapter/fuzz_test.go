@@ -30,6 +30,15 @@ func FuzzParseFrame(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, ferr := ParseFrame(data)
+		// The one-pass check refuses exactly what validJSON refuses, with
+		// its message.
+		if jerr := validJSON(data); jerr != nil {
+			if ferr == nil || ferr.Reason != "frame is not JSON: "+jerr.Error() {
+				t.Fatalf("%q: validJSON says %v, ParseFrame %v", data, jerr, ferr)
+			}
+		} else if ferr != nil && strings.HasPrefix(ferr.Reason, "frame is not JSON") {
+			t.Fatalf("%q: valid JSON refused as %v", data, ferr)
+		}
 		if ferr != nil {
 			if ferr.Code < CodeFormatViolation || ferr.Code > CodeTypeConstraintViolation {
 				t.Fatalf("undefined code %d", ferr.Code)

@@ -282,29 +282,38 @@ func (c *conn) meterValues(ctx context.Context, payload []byte) (any, *CallError
 
 // recordSamples stores the newest sample of an EVSE, updates its running
 // transaction's energy and publishes the samples; shared by both versions.
+// The store write may be deferred (see meterstore.go).
 func (c *conn) recordSamples(ctx context.Context, action string, evse int, txID string, samples []site.MeterSample) *CallError {
 	if len(samples) == 0 {
 		return nil
 	}
 	last := samples[len(samples)-1]
-	var updated *site.Transaction
-	if _, err := c.updateState(ctx, func(st *site.ChargerState) error {
-		updated = nil
-		ev := st.EVSEs[evse]
-		l := last
-		ev.LastSample = &l
-		if tx := ev.Transaction; tx != nil && (txID == "" || tx.ID == txID) && last.Energy != nil {
-			t := *tx
-			t.Energy = *last.Energy - t.MeterStart
-			ev.Transaction = &t
-			u := t
-			updated = &u
+	c.storeMu.Lock()
+	updated, deferred := c.deferSample(ctx, evse, txID, last)
+	if !deferred {
+		wctx, cancel := context.WithTimeout(ctx, c.srv.cfg.StoreTimeout)
+		_, err := c.persistLocked(wctx, func(st *site.ChargerState) error {
+			updated = nil
+			ev := st.EVSEs[evse]
+			l := last
+			ev.LastSample = &l
+			if tx := ev.Transaction; tx != nil && (txID == "" || tx.ID == txID) && last.Energy != nil {
+				t := *tx
+				t.Energy = *last.Energy - t.MeterStart
+				ev.Transaction = &t
+				u := t
+				updated = &u
+			}
+			st.EVSEs[evse] = ev
+			return nil
+		})
+		cancel()
+		if err != nil {
+			c.storeMu.Unlock()
+			return c.storeFailed(action, err)
 		}
-		st.EVSEs[evse] = ev
-		return nil
-	}); err != nil {
-		return c.storeFailed(action, err)
 	}
+	c.storeMu.Unlock()
 	if txID == "" && updated != nil {
 		txID = updated.ID
 	}
