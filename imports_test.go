@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"sim":         {"sim", "site"},
 	"cmd":         {"*"},
 	"examples":    {"proto", "examples"},
+	"e2e":         {"*"},
 }
 
 func TestImportDirection(t *testing.T) {
