@@ -238,14 +238,16 @@ if (v16) {
 }
 handle('SetChargingProfile', () => ({ status: 'Accepted' }));
 handle('ClearChargingProfile', () => ({ status: 'Accepted' }));
+const triggered = [];
 client.handle('TriggerMessage', async ({ params }) => {
     recordServerCall('TriggerMessage', params);
     const evse = v16 ? params.connectorId : params.evse && params.evse.id;
     // Send the requested message once the answer is out (F06: after the
     // TriggerMessage response).
-    setTimeout(() => {
-        sendTriggered(params.requestedMessage, evse).catch((e) => errors.push(`triggered ${params.requestedMessage}: ${e.message}`));
-    }, 20);
+    // Tracked, so that "finish" waits for it rather than closing first.
+    triggered.push(new Promise((resolve) => setTimeout(resolve, 20))
+        .then(() => sendTriggered(params.requestedMessage, evse))
+        .catch((e) => errors.push(`triggered ${params.requestedMessage}: ${e.message}`)));
     return { status: 'Accepted' };
 });
 client.handle(({ method, params }) => {
@@ -389,6 +391,7 @@ async function main() {
         info = v16 ? await conversation16() : await conversation201();
         emit({ type: 'ready', protocol: client.protocol, ...info });
         await waitForFinish(30000);
+        await Promise.all(triggered);
         if (v16) await finish16(); else await finish201();
         await client.close({ code: 1000, reason: 'done', awaitPending: true });
     } catch (e) {
