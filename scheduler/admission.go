@@ -5,9 +5,9 @@ package scheduler
 const maxPasses = 16
 
 // admission decides which cars get at least their minimum. used holds, per
-// constraint, the load of the cars admitted so far: per phase all of it,
-// for power the sum over phases, for imbalance only single- and two-phase
-// cars' load.
+// constraint, the load of the cars admitted so far above their floors
+// (their floors are in the tree's base): per phase all of it, for power
+// the sum over phases, for imbalance only single- and two-phase cars' load.
 type admission struct {
 	t    *tree
 	used []float64
@@ -56,10 +56,10 @@ func admit(t *tree, cars []car, order []int32) []float64 {
 func (a *admission) tryAdmit(c *car) bool {
 	for m := range c.modes[:c.nModes] {
 		md := c.modes[m]
-		nb := a.fits(c.node, md.grid, c.lo)
+		nb := a.fits(c.node, md.grid, c.lo-c.off)
 		if nb.k < 0 {
 			c.admitted, c.mode = true, md
-			addLoad(a.t, a.used, c.node, md.grid, c.lo)
+			addLoad(a.t, a.used, c.node, md.grid, c.lo-c.off)
 			return true
 		}
 		if m == 0 {

@@ -35,7 +35,7 @@ func Allocate(in Input) (Allocation, error) {
 		r.Limit = Amps(x[i])
 		r.Phases = c.mode.grid
 		r.OnePhase = c.mode.onePhase
-		r.Load = loadOn(c.mode.grid, x[i])
+		r.Load = in.EVSEs[c.idx].load(c.mode.grid, x[i])
 		r.Reason = t.limitReason(c, by[i], &in)
 	}
 	applyDeadBand(&in, &cfg, t, filled, res, tot)
@@ -110,10 +110,12 @@ func pausedReasons(t *tree, cars []car, res []Result, inf []Infeasibility) {
 	}
 }
 
+// admittedPriorities lists the priorities of the admitted cars that take
+// room (suspended cars and cars within their floor free none by pausing).
 func admittedPriorities(cars []car) map[float64]bool {
 	m := make(map[float64]bool)
 	for i := range cars {
-		if cars[i].admitted && cars[i].group != groupSuspended {
+		if cars[i].admitted && cars[i].group != groupSuspended && cars[i].lo > cars[i].off {
 			m[cars[i].w] = true
 		}
 	}

@@ -25,3 +25,25 @@ func BenchmarkAllocate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAllocateFloors is BenchmarkAllocate with a floor on every EVSE
+// (as the control loop sets fallbacks): 6.2 A on every other EVSE, 0 on
+// the rest, so some cars are admitted for free and the rest pay above it.
+func BenchmarkAllocateFloors(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		in := schedtest.Site(n, 1)
+		for i := range in.EVSEs {
+			if i%2 == 0 {
+				in.EVSEs[i].Floor = 6.2
+			}
+		}
+		b.Run(fmt.Sprintf("evses=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := scheduler.Allocate(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

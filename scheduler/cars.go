@@ -27,10 +27,13 @@ type car struct {
 	// lo and hi bound its limit when admitted; hi may be lowered to what
 	// the car draws plus ramp room; w is its weight.
 	lo, hi, w float64
-	hiCode    ReasonCode // why hi is what it is
-	modes     [2]mode
-	nModes    uint8
-	group     uint8
+	// off is the part of its limit its floor already counts (min(floor,
+	// max)); it costs only x - off on its phases, and lo >= off.
+	off    float64
+	hiCode ReasonCode // why hi is what it is
+	modes  [2]mode
+	nModes uint8
+	group  uint8
 	// key fields for the admission order.
 	energy    float64
 	waitSince int64
@@ -51,13 +54,23 @@ func classify(in *Input, cfg *Config, t *tree, res []Result) []car {
 		r.Reason.Node = -1
 		// A paused EVSE keeps its phase mode: no switch without need.
 		r.OnePhase = e.Switch.Capable && e.Switch.OnePhase
+		if e.State == StateOffline || e.State == StateUncontrollable {
+			countUncontrolled(e, t, r)
+			continue
+		}
+		// Its floor is taken whatever we decide: counted like load we do
+		// not control, on every wired phase (the fallback applies to
+		// whatever car is plugged in). An admitted car's load above it
+		// is added later.
+		if f := e.floor(); f > 0 {
+			r.Load = e.load(0, 0)
+			t.addBase(int32(e.Node), e.Rotation.GridSet(e.wiring()), f)
+		}
 		switch e.State {
 		case StateNoCar:
 			r.Reason.Code = ReasonNoCar
 		case StateFaulted:
 			r.Reason.Code = ReasonFaulted
-		case StateOffline, StateUncontrollable:
-			countUncontrolled(e, t, r)
 		case StateCharging, StateSuspended:
 			if e.heldOff(in.Now, cfg) {
 				r.Reason.Code = ReasonDwellOff
@@ -71,6 +84,32 @@ func classify(in *Input, cfg *Config, t *tree, res []Result) []car {
 	return cars
 }
 
+// floor is what e is counted at least at on its wired phases: Floor, at
+// most its maximum (it cannot draw more).
+func (e *EVSE) floor() float64 {
+	return min(max(0, float64(e.Floor)), float64(e.MaxCurrent))
+}
+
+// loadWithFloor is the load of an EVSE with limit x on the grid phases in
+// grid and floor f on its wired grid phases wired: the higher of the two
+// on each phase.
+func loadWithFloor(grid PhaseSet, x float64, wired PhaseSet, f float64) PhaseCurrents {
+	l := loadOn(grid, x)
+	for p := range 3 {
+		if wired&(1<<p) != 0 && Amps(f) > l[p] {
+			l[p] = Amps(f)
+		}
+	}
+	return l
+}
+
+// load is what a controllable e is counted at on each grid phase with
+// limit x on the grid phases in grid: x there, at least its floor on
+// every wired phase.
+func (e *EVSE) load(grid PhaseSet, x float64) PhaseCurrents {
+	return loadWithFloor(grid, x, e.Rotation.GridSet(e.wiring()), e.floor())
+}
+
 // countUncontrolled counts e at what it may draw without us, on all its
 // wired phases: the car behind it may change while we cannot see.
 func countUncontrolled(e *EVSE, t *tree, r *Result) {
@@ -78,6 +117,7 @@ func countUncontrolled(e *EVSE, t *tree, r *Result) {
 	if e.HasFallback {
 		a = min(a, float64(e.Fallback))
 	}
+	a = max(a, e.floor())
 	r.Reason.Code = ReasonOffline
 	if e.State == StateUncontrollable {
 		r.Reason.Code = ReasonUncontrollable
@@ -129,6 +169,14 @@ func newCar(in *Input, cfg *Config, i int32, r *Result) (car, bool) {
 		if d := e.drawn() + float64(cfg.RampRoom); d < float64(e.PrevLimit) && d < c.hi {
 			c.hi, c.hiCode = max(c.lo, d), ReasonFollowsDraw
 		}
+	}
+	// The floor's capacity is counted anyway: up to it the car charges
+	// at no cost to anyone, so its bounds are lifted to min(floor, max)
+	// and it costs only what it gets above that.
+	c.off = min(e.floor(), e.maxLimit())
+	c.lo = max(c.lo, c.off)
+	if c.off > c.hi {
+		c.hi, c.hiCode = c.off, ReasonAtFloor
 	}
 	if e.PrevLimit > 0 && within(in.Now, e.Since, cfg.MinDwell) {
 		c.group = groupHeldOn

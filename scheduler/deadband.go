@@ -33,7 +33,7 @@ func applyDeadBand(in *Input, cfg *Config, t *tree, cars []*car, res []Result, t
 		}
 		addLoad(t, tot, c.node, c.mode.grid, d)
 		r.Limit = Amps(prev)
-		r.Load = loadOn(c.mode.grid, prev)
+		r.Load = e.load(c.mode.grid, prev)
 		r.Reason = Reason{Code: ReasonDeadBand, Node: -1}
 	}
 }

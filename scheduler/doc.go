@@ -13,7 +13,9 @@
 //  1. Never exceed a limit: for every node and every grid phase, the limits
 //     allowed plus the other load stay within the node's limit minus the
 //     safety margin, and within its power limit. Offline and uncontrollable
-//     EVSEs are counted at what they may draw without us.
+//     EVSEs are counted at what they may draw without us; every EVSE at
+//     least at its floor ([EVSE.Floor]) on all its wired phases, whatever
+//     its limit (max(limit, floor)), also with no car or paused.
 //  2. A limit is 0 or at least the EVSE's minimum. When not every car fits
 //     at its minimum, cars are admitted by priority, then energy received,
 //     then waiting time; dwell times keep cars from being switched on and
@@ -40,9 +42,15 @@
 //     EV charging; Now is the time of the decision.
 //   - Map OCPP states onto [State]: a car paused by us is still
 //     [StateCharging] (it wants current).
-//   - Feed the result back next time: Result.Limit as EVSE.PrevLimit, and
-//     EVSE.Since set to the time the limit last went from 0 to above 0 or
-//     back; the phase-switch state in EVSE.Switch.
+//   - Set EVSE.Floor to what the EVSE may draw whatever we send now, e.g.
+//     the fallback it returns to when its lease runs out: the allocation
+//     keeps every limit with every EVSE at max(limit, floor), so any mix of
+//     EVSEs on their new limits and EVSEs back on their fallbacks fits.
+//   - Feed the result back next time: Result.Limit as EVSE.PrevLimit (the
+//     limit we allocated, 0 if paused or for a new car), and EVSE.Since set
+//     to the time we last took the limit from 0 to above 0 or back (zero
+//     for a new car: a car that just arrived was never paused by us); the
+//     phase-switch state in EVSE.Switch.
 //   - Send the limits (lowers before raises); for offline and
 //     uncontrollable EVSEs nothing is sent, Result.Limit is what they were
 //     counted at.

@@ -174,6 +174,15 @@ type EVSE struct {
 	// us (its default profile); used only when HasFallback.
 	Fallback    Amps
 	HasFallback bool
+	// Floor: the EVSE is counted at least at this on its wired phases
+	// whatever its limit, e.g. the fallback it returns to when a lease runs
+	// out (0: none; above MaxCurrent counts as MaxCurrent). Its load on a
+	// grid phase is max(limit on the phases its car draws on, Floor on
+	// every wired phase), also when it has no car or is paused. That
+	// capacity is taken anyway, so a car gets at least min(Floor, its
+	// maximum) when admitted, and admitting it costs only what it gets
+	// above Floor (nothing when Floor reaches its minimum).
+	Floor Amps
 	// Switch describes 1/3-phase switching, if the EVSE can do it.
 	Switch PhaseSwitch
 }

@@ -16,12 +16,15 @@ type Result struct {
 	// the EVSE's minimum and maximum. For offline and uncontrollable EVSEs
 	// it is what they are counted at, and nothing is to be sent.
 	Limit Amps
-	// Phases is the set of grid phases the EVSE is counted on.
+	// Phases is the set of grid phases its limit is counted on (0 when
+	// paused).
 	Phases PhaseSet
 	// OnePhase is set when an EVSE that can switch phases is to charge on
 	// one phase (charger L1); a paused EVSE keeps its present mode.
 	OnePhase bool
-	// Load is what the EVSE is counted at on each grid phase.
+	// Load is what the EVSE is counted at on each grid phase: its limit on
+	// Phases, at least its floor on every wired phase (also when paused or
+	// without a car).
 	Load PhaseCurrents
 	// Reason says why the limit is what it is.
 	Reason Reason

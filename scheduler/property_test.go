@@ -27,8 +27,18 @@ func allocate(t interface {
 
 // Rule 1 and rule 2 bounds hold for every input.
 func TestPropertyLimitsAndBounds(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		in := schedtest.InputGen(8, 16).Draw(t, "input")
+	rapid.Check(t, checkLimitsAndBounds(schedtest.InputGen(8, 16)))
+}
+
+// Rule 1 counting every EVSE at max(limit, floor), and the bounds (limit
+// not below min(floor, max)), hold with random floors.
+func TestPropertyFloorsLimitsAndBounds(t *testing.T) {
+	rapid.Check(t, checkLimitsAndBounds(schedtest.InputGenFloors(8, 16)))
+}
+
+func checkLimitsAndBounds(gen *rapid.Generator[scheduler.Input]) func(*rapid.T) {
+	return func(t *rapid.T) {
+		in := gen.Draw(t, "input")
 		out := allocate(t, in)
 		if err := schedtest.CheckLimits(in, out); err != nil {
 			t.Fatalf("rule 1 broken:\n%v", err)
@@ -36,14 +46,23 @@ func TestPropertyLimitsAndBounds(t *testing.T) {
 		if err := schedtest.CheckBounds(in, out); err != nil {
 			t.Fatalf("bounds broken:\n%v", err)
 		}
-	})
+	}
 }
 
 // Same input, same output; and the order of the EVSEs in the input does
 // not change any EVSE's result.
 func TestPropertyDeterministic(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		in := schedtest.InputGen(8, 16).Draw(t, "input")
+	rapid.Check(t, checkDeterministic(schedtest.InputGen(8, 16)))
+}
+
+// The same with random floors.
+func TestPropertyFloorsDeterministic(t *testing.T) {
+	rapid.Check(t, checkDeterministic(schedtest.InputGenFloors(8, 16)))
+}
+
+func checkDeterministic(gen *rapid.Generator[scheduler.Input]) func(*rapid.T) {
+	return func(t *rapid.T) {
+		in := gen.Draw(t, "input")
 		a := allocate(t, in)
 		b := allocate(t, in)
 		if !reflect.DeepEqual(a, b) {
@@ -63,7 +82,7 @@ func TestPropertyDeterministic(t *testing.T) {
 				t.Fatalf("evse %s: %+v after shuffling, %+v before", in.EVSEs[j].ID, c.EVSEs[i], a.EVSEs[j])
 			}
 		}
-	})
+	}
 }
 
 func sameResult(a, b scheduler.Result) bool {
@@ -92,8 +111,19 @@ func indices(n int) []int {
 // capacity is left unused while a car that could take it is below its
 // maximum (Pareto efficiency), apart from rounding and dead-band holds.
 func TestPropertyFairAndEfficient(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		in := schedtest.InputGen(6, 12).Draw(t, "input")
+	rapid.Check(t, checkFairAndEfficient(schedtest.InputGen(6, 12)))
+}
+
+// The same with random floors: the reference counts each floor in the base
+// on the EVSE's wired phases, lifts each car's bounds to min(floor, max)
+// and loads constraints with what a car gets above that.
+func TestPropertyFloorsFairAndEfficient(t *testing.T) {
+	rapid.Check(t, checkFairAndEfficient(schedtest.InputGenFloors(6, 12)))
+}
+
+func checkFairAndEfficient(gen *rapid.Generator[scheduler.Input]) func(*rapid.T) {
+	return func(t *rapid.T) {
+		in := gen.Draw(t, "input")
 		out := allocate(t, in)
 		ref := newReference(&in, &out)
 		want := ref.fill()
@@ -117,15 +147,25 @@ func TestPropertyFairAndEfficient(t *testing.T) {
 		if err := ref.pareto(out, step); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}
 }
 
 // Admission is maximal: a car that wants current and is paused (not by
 // dwell time, not below an infeasible node) does not fit at its minimum,
 // in any of its modes, next to the minimums of the admitted cars.
 func TestPropertyAdmissionMaximal(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		in := schedtest.InputGen(6, 12).Draw(t, "input")
+	rapid.Check(t, checkAdmissionMaximal(schedtest.InputGen(6, 12)))
+}
+
+// The same with random floors: a car whose floor reaches its minimum costs
+// nothing to admit and is never paused for want of room.
+func TestPropertyFloorsAdmissionMaximal(t *testing.T) {
+	rapid.Check(t, checkAdmissionMaximal(schedtest.InputGenFloors(6, 12)))
+}
+
+func checkAdmissionMaximal(gen *rapid.Generator[scheduler.Input]) func(*rapid.T) {
+	return func(t *rapid.T) {
+		in := gen.Draw(t, "input")
 		out := allocate(t, in)
 		ref := newReference(&in, &out)
 		for i := range in.EVSEs {
@@ -138,14 +178,14 @@ func TestPropertyAdmissionMaximal(t *testing.T) {
 			case scheduler.ReasonDwellOff, scheduler.ReasonInfeasible, scheduler.ReasonMinAboveMax:
 				continue
 			}
-			lo, _ := schedtest.MinMax(&in, e)
+			cost := minCost(&in, e)
 			for _, g := range ref.allowedModes(e) {
-				if ref.fitsMin(e.Node, g, lo) {
-					t.Fatalf("evse %s paused (%v) but its minimum %.2f A fits on %v", e.ID, r.Reason, lo, g)
+				if ref.fitsMin(e.Node, g, cost) {
+					t.Fatalf("evse %s paused (%v) but its minimum (%.2f A above its floor) fits on %v", e.ID, r.Reason, cost, g)
 				}
 			}
 		}
-	})
+	}
 }
 
 func abs(x float64) float64 { return max(x, -x) }

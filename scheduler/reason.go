@@ -34,6 +34,7 @@ const (
 	ReasonImbalance   // node: limited by a node's maximum phase imbalance
 	ReasonDeadBand    // the previous limit is kept: the change is below the dead band
 	ReasonSafety      // paused by the final safety check (a bug if ever seen)
+	ReasonAtFloor     // at its floor, above what it would get otherwise: that capacity is counted anyway
 )
 
 func (c ReasonCode) String() string {
@@ -78,6 +79,8 @@ func (c ReasonCode) String() string {
 		return "kept, change below dead band"
 	case ReasonSafety:
 		return "paused by safety check"
+	case ReasonAtFloor:
+		return "at its floor (counted anyway)"
 	}
 	return "ReasonCode(" + strconv.Itoa(int(c)) + ")"
 }

@@ -23,7 +23,11 @@ type reference struct {
 	cars      []int
 	grid      []scheduler.PhaseSet
 	lo, hi, w []float64
-	cons      []refCons
+	// off is the part of a car's limit its floor counts anyway (min(floor,
+	// max)): a car loads its constraints with x - off, its floor is in
+	// base, and lo >= off.
+	off  []float64
+	cons []refCons
 }
 
 type refCons struct {
@@ -41,6 +45,7 @@ func newReference(in *scheduler.Input, out *scheduler.Allocation) *reference {
 			continue
 		}
 		lo, hi := schedtest.MinMax(in, e)
+		off := min(schedtest.Floor(e), hi)
 		if e.State == scheduler.StateSuspended {
 			hi = lo
 		} else if e.PrevLimit > 0 {
@@ -61,7 +66,9 @@ func newReference(in *scheduler.Input, out *scheduler.Allocation) *reference {
 		}
 		r.cars = append(r.cars, i)
 		r.grid = append(r.grid, out.EVSEs[i].Phases)
-		r.lo, r.hi, r.w = append(r.lo, lo), append(r.hi, hi), append(r.w, w)
+		// Up to its floor a car costs nothing: its bounds are lifted there.
+		lo, hi = max(lo, off), max(hi, off)
+		r.lo, r.hi, r.w, r.off = append(r.lo, lo), append(r.hi, hi), append(r.w, w), append(r.off, off)
 	}
 	r.buildConstraints()
 	return r
@@ -99,7 +106,7 @@ func (r *reference) buildConstraints() {
 			if r.under(k, n) && r.grid[k] != scheduler.AllPhases {
 				for p := range 3 {
 					if r.grid[k].Has(scheduler.Phase(p + 1)) {
-						asymMin[p] += r.lo[k]
+						asymMin[p] += r.lo[k] - r.off[k]
 					}
 				}
 			}
@@ -112,6 +119,10 @@ func (r *reference) buildConstraints() {
 					c.coef[k] = 1
 				}
 			}
+			// A phase that carries no such load at the minimums (cars
+			// admitted at their floor add none) may be over already by
+			// base alone (floors count there): then no car may add to it.
+			c.cap = max(c.cap, r.load(c, r.lo))
 			r.add(c)
 		}
 	}
@@ -132,7 +143,7 @@ func (r *reference) add(c refCons) {
 func (r *reference) load(c refCons, x []float64) float64 {
 	s := 0.0
 	for k, a := range c.coef {
-		s += a * x[k]
+		s += a * (x[k] - r.off[k])
 	}
 	return s
 }
@@ -263,8 +274,18 @@ func (r *reference) allowedModes(e *scheduler.EVSE) []scheduler.PhaseSet {
 	return m[:1]
 }
 
+// minCost is what admitting e at its minimum adds on each phase it is
+// counted on: its minimum (lifted to min(floor, max)) less the part its
+// floor counts anyway.
+func minCost(in *scheduler.Input, e *scheduler.EVSE) float64 {
+	lo, hi := schedtest.MinMax(in, e)
+	off := min(schedtest.Floor(e), hi)
+	return max(lo, off) - off
+}
+
 // fitsMin reports whether x more on the grid phases g at node fits (with a
-// clear margin) next to the minimums of the admitted cars.
+// clear margin) next to the minimums of the admitted cars (above their
+// floors).
 func (r *reference) fitsMin(node int, g scheduler.PhaseSet, x float64) bool {
 	const margin = 1e-4
 	for n := node; n >= 0; n = r.in.Nodes[n].Parent {
@@ -285,7 +306,7 @@ func (r *reference) fitsMin(node int, g scheduler.PhaseSet, x float64) bool {
 		}
 		for k := range r.cars {
 			if r.under(k, n) {
-				add(r.grid[k], r.lo[k])
+				add(r.grid[k], r.lo[k]-r.off[k])
 			}
 		}
 		add(g, x)

@@ -11,7 +11,7 @@ func (f *filler) repair(step float64) []float64 {
 	t := f.t
 	tot := make([]float64, len(t.cap))
 	for i, c := range f.cars {
-		addLoad(t, tot, c.node, c.mode.grid, f.x[i])
+		addLoad(t, tot, c.node, c.mode.grid, f.x[i]-c.off)
 	}
 	for ci := range tot {
 		c := int32(ci)

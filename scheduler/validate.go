@@ -202,6 +202,7 @@ func (in *Input) validateEVSEs(v *validator) {
 		v.nonNegative(float64(e.Energy), at, "energy")
 		v.nonNegative(float64(e.PrevLimit), at, "prev_limit")
 		v.nonNegative(float64(e.Fallback), at, "fallback")
+		v.nonNegative(float64(e.Floor), at, "floor")
 	}
 }
 

@@ -12,7 +12,7 @@ func verify(in *Input, t *tree, res []Result) {
 		}
 		for i := range res {
 			if controllable(in.EVSEs[i].State) && res[i].Limit > 0 && t.under(int32(in.EVSEs[i].Node), n) {
-				res[i].Limit, res[i].Load, res[i].Phases = 0, PhaseCurrents{}, 0
+				res[i].Limit, res[i].Load, res[i].Phases = 0, in.EVSEs[i].load(0, 0), 0
 				res[i].Reason = Reason{Code: ReasonSafety, Node: int(n), NodeID: t.id[n], NodeKind: t.kind[n]}
 			}
 		}

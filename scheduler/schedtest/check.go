@@ -92,19 +92,54 @@ func Wiring(e *scheduler.EVSE) scheduler.PhaseSet {
 	return e.Wiring
 }
 
+// Floor is what e is counted at least at on every wired phase, whatever
+// its limit: EVSE.Floor, at most its maximum.
+func Floor(e *scheduler.EVSE) float64 {
+	return min(max(0, float64(e.Floor)), float64(e.MaxCurrent))
+}
+
 // UncontrolledDraw is what an offline or uncontrollable EVSE may draw per
-// phase without us.
+// phase without us (never less than its floor).
 func UncontrolledDraw(e *scheduler.EVSE) float64 {
 	a := float64(e.MaxCurrent)
 	if e.HasFallback {
 		a = min(a, float64(e.Fallback))
 	}
-	return a
+	return max(a, Floor(e))
 }
 
-// Totals returns, per node, the base load (other load plus uncontrolled
-// EVSEs at what they may draw) and the total (base plus every result's
-// load), and whether a controllable EVSE below the node has a limit above 0.
+// Counted is what EVSE i must be counted at on each grid phase, from the
+// input and the limit and phases of its result only: offline and
+// uncontrollable EVSEs at what they may draw on all wired phases; every
+// other EVSE at the higher of its limit on the phases it is counted on and
+// its floor on all wired phases.
+func Counted(in *scheduler.Input, out *scheduler.Allocation, i int) [3]float64 {
+	e := &in.EVSEs[i]
+	r := &out.EVSEs[i]
+	wired := e.Rotation.GridSet(Wiring(e))
+	var c [3]float64
+	for p := range 3 {
+		ph := scheduler.Phase(p + 1)
+		switch {
+		case Uncounted(e.State):
+			if wired.Has(ph) {
+				c[p] = UncontrolledDraw(e)
+			}
+			continue
+		case Controllable(e.State) && r.Limit > 0 && r.Phases.Has(ph):
+			c[p] = float64(r.Limit)
+		}
+		if wired.Has(ph) {
+			c[p] = max(c[p], Floor(e))
+		}
+	}
+	return c
+}
+
+// Totals returns, per node, the base load (other load, uncontrolled EVSEs
+// at what they may draw and every other EVSE's floor on its wired phases)
+// and the total (other load plus every EVSE as [Counted]), and whether a
+// controllable EVSE below the node has a limit above 0.
 func Totals(in *scheduler.Input, out *scheduler.Allocation) (base, total [][3]float64, ours []bool) {
 	nn := len(in.Nodes)
 	base = make([][3]float64, nn)
@@ -120,18 +155,21 @@ func Totals(in *scheduler.Input, out *scheduler.Allocation) (base, total [][3]fl
 		e := &in.EVSEs[i]
 		r := &out.EVSEs[i]
 		var own [3]float64
-		if Uncounted(e.State) {
-			g := e.Rotation.GridSet(Wiring(e))
-			for p := range 3 {
-				if g.Has(scheduler.Phase(p + 1)) {
-					own[p] = UncontrolledDraw(e)
-				}
+		g := e.Rotation.GridSet(Wiring(e))
+		for p := range 3 {
+			if !g.Has(scheduler.Phase(p + 1)) {
+				continue
+			}
+			own[p] = Floor(e)
+			if Uncounted(e.State) {
+				own[p] = UncontrolledDraw(e)
 			}
 		}
+		counted := Counted(in, out, i)
 		for n := e.Node; n >= 0; n = in.Nodes[n].Parent {
 			for p := range 3 {
 				base[n][p] += own[p]
-				total[n][p] += float64(r.Load[p])
+				total[n][p] += counted[p]
 			}
 			if Controllable(e.State) && r.Limit > 0 {
 				ours[n] = true
@@ -151,11 +189,13 @@ func spread(l [3]float64) float64 { return max(l[0], l[1], l[2]) - min(l[0], l[1
 // EVSE has a limit above 0, the total load on every phase is within the
 // phase limit, the sum within the power limit, and the spread between
 // phases within the maximum imbalance (or within the spread of the load we
-// do not control, when that is larger already). Offline and uncontrollable
-// EVSEs must be counted at what they may draw on all wired phases. Every
-// node whose base load alone breaks a limit must be reported infeasible.
-// Sums may exceed a limit by [Noise] (float summation order). It returns
-// every breach found, joined.
+// do not control, when that is larger already). Every EVSE is counted as
+// [Counted] says: offline and uncontrollable EVSEs at what they may draw
+// on all wired phases, every other EVSE at max(limit, floor) (its floor on
+// all wired phases, also when paused or without a car); each result's Load
+// must be at least that. Every node whose base load alone breaks a limit
+// must be reported infeasible. Sums may exceed a limit by [Noise] (float
+// summation order). It returns every breach found, joined.
 func CheckLimits(inV scheduler.Input, outV scheduler.Allocation) error {
 	in, out := &inV, &outV
 	if len(out.EVSEs) != len(in.EVSEs) {
@@ -164,14 +204,11 @@ func CheckLimits(inV scheduler.Input, outV scheduler.Allocation) error {
 	var errs []error
 	for i := range in.EVSEs {
 		e := &in.EVSEs[i]
-		if !Uncounted(e.State) {
-			continue
-		}
-		g := e.Rotation.GridSet(Wiring(e))
+		c := Counted(in, out, i)
 		for p := range 3 {
-			if g.Has(scheduler.Phase(p+1)) && float64(out.EVSEs[i].Load[p]) < UncontrolledDraw(e) {
+			if float64(out.EVSEs[i].Load[p]) < c[p]-Noise {
 				errs = append(errs, fmt.Errorf("evse %s (%v): counted at %.3f A on L%d, may draw %.3f A",
-					e.ID, e.State, out.EVSEs[i].Load[p], p+1, UncontrolledDraw(e)))
+					e.ID, e.State, out.EVSEs[i].Load[p], p+1, c[p]))
 			}
 		}
 	}
@@ -247,9 +284,11 @@ func Modes(e *scheduler.EVSE) []scheduler.PhaseSet {
 }
 
 // CheckBounds checks that every controllable EVSE's limit is 0 or within
-// its [min, max], that it is counted at its limit on a set of phases it may
-// draw on, that EVSEs without a car or faulted get 0, and that nothing is
-// paused by the scheduler's last-resort safety check.
+// its [min, max] and not below min(floor, max) (capacity counted anyway),
+// that it is counted at its limit on a set of phases it may draw on and at
+// its floor on every wired phase, that EVSEs without a car or faulted get
+// 0, and that nothing is paused by the scheduler's last-resort safety
+// check.
 func CheckBounds(inV scheduler.Input, outV scheduler.Allocation) error {
 	in, out := &inV, &outV
 	var errs []error
@@ -262,24 +301,38 @@ func CheckBounds(inV scheduler.Input, outV scheduler.Allocation) error {
 		if r.Reason.Code == scheduler.ReasonSafety {
 			errs = append(errs, fmt.Errorf("evse %s: paused by the safety check: %v", e.ID, r.Reason))
 		}
+		wired := e.Rotation.GridSet(Wiring(e))
+		floorLoad := func() scheduler.PhaseCurrents {
+			var l scheduler.PhaseCurrents
+			for p := range 3 {
+				if wired.Has(scheduler.Phase(p + 1)) {
+					l[p] = scheduler.Amps(Floor(e))
+				}
+			}
+			return l
+		}
 		switch {
 		case Uncounted(e.State):
 			continue
 		case !Controllable(e.State):
-			if r.Limit != 0 || r.Load != (scheduler.PhaseCurrents{}) {
-				errs = append(errs, fmt.Errorf("evse %s (%v): limit %.3f A, want 0", e.ID, e.State, r.Limit))
+			if r.Limit != 0 || r.Load != floorLoad() {
+				errs = append(errs, fmt.Errorf("evse %s (%v): limit %.3f A counted at %v, want 0 counted at its floor %v",
+					e.ID, e.State, r.Limit, r.Load, floorLoad()))
 			}
 			continue
 		}
 		if r.Limit == 0 {
-			if r.Load != (scheduler.PhaseCurrents{}) {
-				errs = append(errs, fmt.Errorf("evse %s: paused but counted at %v", e.ID, r.Load))
+			if r.Load != floorLoad() {
+				errs = append(errs, fmt.Errorf("evse %s: paused but counted at %v, want its floor %v", e.ID, r.Load, floorLoad()))
 			}
 			continue
 		}
 		lo, hi := MinMax(in, e)
 		if a := float64(r.Limit); a < lo || a > hi {
 			errs = append(errs, fmt.Errorf("evse %s: limit %.3f A outside [%.3f, %.3f]", e.ID, a, lo, hi))
+		}
+		if f := min(Floor(e), hi); float64(r.Limit) < f {
+			errs = append(errs, fmt.Errorf("evse %s: limit %.3f A below min(floor, max) %.3f A: that capacity is counted anyway", e.ID, r.Limit, f))
 		}
 		ok := false
 		for _, g := range Modes(e) {
@@ -288,10 +341,11 @@ func CheckBounds(inV scheduler.Input, outV scheduler.Allocation) error {
 		if !ok {
 			errs = append(errs, fmt.Errorf("evse %s: counted on %v, may draw on %v", e.ID, r.Phases, Modes(e)))
 		}
+		fl := floorLoad()
 		for p := range 3 {
-			want := 0.0
+			want := float64(fl[p])
 			if r.Phases.Has(scheduler.Phase(p + 1)) {
-				want = float64(r.Limit)
+				want = max(want, float64(r.Limit))
 			}
 			if float64(r.Load[p]) != want {
 				errs = append(errs, fmt.Errorf("evse %s: load on L%d %.3f A, want %.3f A", e.ID, p+1, r.Load[p], want))

@@ -51,6 +51,22 @@ func TestCheckersCatchBreaches(t *testing.T) {
 			in.Nodes[0].OtherLoad = scheduler.Uniform(40)
 			out.EVSEs[0] = scheduler.Result{ID: "a"}
 		}, "not reported infeasible"},
+		{"floor of an EVSE without a car not counted", func(in *scheduler.Input, out *scheduler.Allocation) {
+			in.EVSEs = append(in.EVSEs, scheduler.EVSE{ID: "e", State: scheduler.StateNoCar, MaxCurrent: 32, Floor: 10})
+			out.EVSEs = append(out.EVSEs, scheduler.Result{ID: "e"})
+		}, "counted at"},
+		{"floors over the limit", func(in *scheduler.Input, out *scheduler.Allocation) {
+			in.EVSEs = append(in.EVSEs, scheduler.EVSE{ID: "e", State: scheduler.StateNoCar, MaxCurrent: 32, Floor: 10})
+			out.EVSEs = append(out.EVSEs, scheduler.Result{ID: "e", Load: scheduler.Uniform(10)})
+		}, "node grid L1"},
+		{"one-phase car's floor on its other wired phases not counted", func(in *scheduler.Input, out *scheduler.Allocation) {
+			in.EVSEs[0].Floor, in.EVSEs[0].CarPhases = 8, scheduler.OnlyL1
+			out.EVSEs[0].Phases, out.EVSEs[0].Load = scheduler.OnlyL1, scheduler.PhaseCurrents{20, 0, 0}
+		}, "counted at"},
+		{"limit below its floor", func(in *scheduler.Input, out *scheduler.Allocation) {
+			in.EVSEs[0].Floor = 22
+			out.EVSEs[0].Load = scheduler.Uniform(22)
+		}, "below min(floor, max)"},
 		{"limit below the minimum", func(_ *scheduler.Input, out *scheduler.Allocation) {
 			out.EVSEs[0].Limit, out.EVSEs[0].Load = 5, scheduler.Uniform(5)
 		}, "outside"},

@@ -54,6 +54,27 @@ func InputGen(maxNodes, maxEVSEs int) *rapid.Generator[scheduler.Input] {
 	})
 }
 
+// InputGenFloors generates inputs as [InputGen] does and gives about two
+// EVSEs in three a floor (EVSE.Floor): below, at and above minimums and
+// maximums, as fallbacks of the control loop are.
+func InputGenFloors(maxNodes, maxEVSEs int) *rapid.Generator[scheduler.Input] {
+	return rapid.Custom(func(t *rapid.T) scheduler.Input {
+		in := InputGen(maxNodes, maxEVSEs).Draw(t, "input")
+		for i := range in.EVSEs {
+			l := fmt.Sprintf("evse%d", i)
+			if rapid.IntRange(0, 2).Draw(t, l+".has_floor") == 0 {
+				continue
+			}
+			in.EVSEs[i].Floor = scheduler.Amps(rapid.SampledFrom([]float64{
+				0, 2, 5.9, 6, 6.2, 7.5, 8, 10, 16, 32, 40}).Draw(t, l+".floor"))
+			if rapid.IntRange(0, 3).Draw(t, l+".floor_random") == 0 {
+				in.EVSEs[i].Floor = scheduler.Amps(rapid.Float64Range(0, 20).Draw(t, l+".floor_value"))
+			}
+		}
+		return in
+	})
+}
+
 func genAmps(t *rapid.T, label string) scheduler.Amps {
 	choice := rapid.IntRange(0, 9).Draw(t, label+".kind")
 	switch choice {
