@@ -1,0 +1,374 @@
+package plan
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// maxDonors bounds the sessions tried as donors for one exchange, so that
+// a full slot at the grid connection of a large site costs O(maxDonors),
+// not O(sessions).
+const maxDonors = 24
+
+// place gives session s up to r Wh in its cheapest slots with room, and
+// with exchange set, makes room in full slots by moving other sessions to
+// their other slots. It returns what it placed.
+func (p *problem) place(s *sess, r float64, exchange bool) float64 {
+	placed := 0.0
+	for _, en := range p.order(s) {
+		if r-placed <= epsWh {
+			break
+		}
+		t := int(en.t)
+		if t >= s.end {
+			continue
+		}
+		placed += p.placeAt(s, t, en.tier, r-placed)
+	}
+	if !exchange || r-placed <= epsWh {
+		return placed
+	}
+	for _, en := range p.order(s) {
+		if r-placed <= epsWh {
+			break
+		}
+		t := int(en.t)
+		if t >= s.end || s.x[t] >= s.hi-epsA {
+			continue
+		}
+		for try := 0; try < 4 && r-placed > epsWh; try++ {
+			if !p.free(s, t, (r-placed)/p.k(s, t), math.Inf(1)) {
+				break
+			}
+			placed += p.placeAt(s, t, en.tier, r-placed)
+		}
+	}
+	return placed
+}
+
+// placeAt gives s up to r Wh in slot t within tier tier; it returns what
+// it gave.
+func (p *problem) placeAt(s *sess, t int, tier uint8, r float64) float64 {
+	tr := p.tierRoom(t, tier)
+	if tr <= epsWh {
+		return 0
+	}
+	room, _, _ := p.room(s, t)
+	k := p.k(s, t)
+	a := min(room, min(r, tr)/k)
+	if a <= epsA {
+		return 0
+	}
+	p.add(s, t, a)
+	return a * k
+}
+
+// free makes room for up to want amperes of session s in slot t by moving
+// sessions that load the binding constraint to other slots of theirs. A
+// donor moves only where its extra cost is below what s saves, at saving
+// per Wh of s (+Inf to make room whatever it costs). It reports whether
+// anything moved.
+func (p *problem) free(s *sess, t int, want, saving float64) bool {
+	_, node, con := p.room(s, t)
+	if node < 0 {
+		return false
+	}
+	moved := false
+	sp := p.span[node]
+	tried := 0
+	for _, j := range p.byNode[sp[0]:sp[1]] {
+		a := &p.ss[j]
+		if a == s || a.x[t] <= epsA || !a.loads(con) {
+			continue
+		}
+		if tried++; tried > maxDonors || want <= epsA {
+			break
+		}
+		// Coefficient of the binding constraint: 1 on a phase, the
+		// number of phases on power.
+		ca, cs := 1.0, 1.0
+		if con == 3 {
+			ca, cs = a.nph, s.nph
+		}
+		need := want * cs / ca // amperes of a to move out of t
+		from := p.unit(a, t, p.tierOf(t, -1))
+		// Per Wh of a: the Wh s gains per Wh a moves, times the saving.
+		budget := saving * (p.k(s, t) * ca) / (cs * p.k(a, t))
+		for _, en := range p.order(a) {
+			u := int(en.t)
+			if u == t || u >= a.end || need <= epsA {
+				continue
+			}
+			if p.unit(a, u, en.tier)-from >= budget {
+				break
+			}
+			tr := p.tierRoom(u, en.tier)
+			if tr <= epsWh {
+				continue
+			}
+			room, _, _ := p.room(a, u)
+			ku, kt := p.k(a, u), p.k(a, t)
+			m := min(a.x[t], need, room*ku/kt, tr/kt)
+			if m <= epsA {
+				continue
+			}
+			p.add(a, t, -m)
+			p.add(a, u, m*kt/ku)
+			need -= m
+			want -= m * ca / cs
+			moved = true
+		}
+	}
+	return moved
+}
+
+// tierOf is the tier whose price applies to a change of sign dir in slot
+// t: taking energy away (dir < 0) saves tier 1 when above the surplus.
+func (p *problem) tierOf(t int, dir int) uint8 {
+	if p.surplus[t] <= 0 {
+		return 1
+	}
+	if dir < 0 {
+		if p.y[t] > p.surplus[t]+epsWh {
+			return 1
+		}
+		return 0
+	}
+	if p.y[t] < p.surplus[t]-epsWh {
+		return 0
+	}
+	return 1
+}
+
+// fill decides how much energy each session gets (rule 2): every need in
+// full if the greedy with exchanges finds room for all, else weighted
+// max-min fair shares by progressive filling and balancing.
+func (p *problem) fill(rounds int) {
+	act := make([]*sess, 0, len(p.ss))
+	for i := range p.ss {
+		if !p.ss[i].done {
+			act = append(act, &p.ss[i])
+		}
+	}
+	// Least flexible first: least room over the stay per Wh needed.
+	flex := func(s *sess) float64 {
+		return s.hi * p.v * s.nph * p.hours * (float64(s.end-1) + s.lastFrac) / s.need
+	}
+	slices.SortStableFunc(act, func(a, b *sess) int { return cmp.Compare(flex(a), flex(b)) })
+	all := true
+	for _, s := range act {
+		if got := p.place(s, s.need, true); got < s.need-epsWh*s.need {
+			all = false
+		}
+	}
+	if all {
+		return
+	}
+	p.reset()
+	p.progressive(act, rounds)
+	p.balance(act)
+}
+
+func (p *problem) reset() {
+	copy(p.cap, p.room0)
+	clear(p.y)
+	for i := range p.ss {
+		clear(p.ss[i].x)
+		p.ss[i].e = 0
+	}
+}
+
+// progressive raises a level λ in rounds; each session not done gets
+// need·min(1, w·λ), in its cheapest slots; a session that cannot get its
+// share even with exchanges is done at what it has (its bottleneck).
+func (p *problem) progressive(act []*sess, rounds int) {
+	wmax := 0.0
+	for _, s := range act {
+		wmax = max(wmax, s.w)
+	}
+	// Levels: equal steps up to 1/wmin, plus every session's breakpoint.
+	var levels []float64
+	wmin := math.Inf(1)
+	for _, s := range act {
+		wmin = min(wmin, s.w)
+		levels = append(levels, 1/s.w)
+	}
+	for i := 1; i <= rounds; i++ {
+		levels = append(levels, float64(i)/float64(rounds)/wmin)
+	}
+	slices.Sort(levels)
+	levels = slices.Compact(levels)
+	live := slices.Clone(act)
+	for _, lv := range levels {
+		if len(live) == 0 {
+			break
+		}
+		// Lowest level first within a round.
+		slices.SortStableFunc(live, func(a, b *sess) int { return cmp.Compare(a.level(), b.level()) })
+		next := live[:0]
+		for _, s := range live {
+			target := s.need * min(1, s.w*lv)
+			if r := target - s.e; r > epsWh {
+				got := p.place(s, r, true)
+				if got < r-epsWh {
+					continue // frozen at its bottleneck
+				}
+			}
+			if s.e >= s.need-epsWh {
+				continue // met
+			}
+			next = append(next, s)
+		}
+		live = next
+	}
+}
+
+// balance moves current from sessions at a higher level to sessions at a
+// lower one that share a full constraint with them, until the levels meet
+// or no constraint is shared: what progressive filling in finite rounds
+// left unequal.
+func (p *problem) balance(act []*sess) {
+	const tol = 1e-7
+	for sweep := 0; sweep < 64; sweep++ {
+		changed := false
+		slices.SortStableFunc(act, func(a, b *sess) int { return cmp.Compare(a.level(), b.level()) })
+		for _, b := range act {
+			if b.e >= b.need-epsWh {
+				continue
+			}
+			for t := range b.end {
+				if b.e >= b.need-epsWh {
+					break
+				}
+				if p.balanceAt(b, t, tol) {
+					changed = true
+				}
+			}
+		}
+		if !changed {
+			return
+		}
+	}
+}
+
+func (p *problem) balanceAt(b *sess, t int, tol float64) bool {
+	room, node, con := p.room(b, t)
+	if node < 0 || room > epsA {
+		if room > epsA {
+			p.placeAt(b, t, p.tierOf(t, 1), b.need-b.e)
+		}
+		return false
+	}
+	changed := false
+	sp := p.span[node]
+	tried := 0
+	for _, j := range p.byNode[sp[0]:sp[1]] {
+		a := &p.ss[j]
+		if a == b || a.x[t] <= epsA || !a.loads(con) || a.need <= 0 {
+			continue
+		}
+		la, lb := a.level(), b.level()
+		if la <= lb+tol {
+			continue
+		}
+		if tried++; tried > maxDonors {
+			break
+		}
+		ca, cb := 1.0, 1.0
+		if con == 3 {
+			ca, cb = a.nph, b.nph
+		}
+		ratio := ca / cb // amperes of b per ampere a frees
+		ka, kb := p.k(a, t), p.k(b, t)
+		m := (la - lb) / (ka/(a.need*a.w) + ratio*kb/(b.need*b.w))
+		m = min(m, a.x[t], (b.hi-b.x[t])/ratio, (b.need-b.e)/(kb*ratio))
+		if m <= epsA {
+			continue
+		}
+		p.add(a, t, -m)
+		r, _, _ := p.room(b, t)
+		if r = min(r, m*ratio); r > epsA {
+			p.add(b, t, r)
+			changed = true
+		}
+		// a takes back what b could not use.
+		if back, _, _ := p.room(a, t); back > epsA {
+			p.add(a, t, min(back, m))
+		}
+		if b.e >= b.need-epsWh {
+			break
+		}
+	}
+	return changed
+}
+
+// improve lowers the cost with the energies fixed (rule 3): it moves a
+// session's energy from a dearer slot to a cheaper one with room, or makes
+// room there by moving another session on to a slot that costs it less
+// than the first saves (a two-session exchange, the shortest augmenting
+// cycles of the min-cost flow).
+func (p *problem) improve(sweeps int) {
+	const tol = 1e-12
+	for sweep := 0; sweep < sweeps; sweep++ {
+		changed := false
+		for i := range p.ss {
+			s := &p.ss[i]
+			if s.e <= epsWh {
+				continue
+			}
+			ord := p.order(s)
+			for hi := len(ord) - 1; hi >= 0; hi-- {
+				t1 := int(ord[hi].t)
+				if t1 >= s.end || s.x[t1] <= epsA {
+					continue
+				}
+				c1 := p.unit(s, t1, p.tierOf(t1, -1))
+				for _, en := range ord {
+					t2 := int(en.t)
+					if s.x[t1] <= epsA {
+						break
+					}
+					if t2 == t1 || t2 >= s.end {
+						continue
+					}
+					c2 := p.unit(s, t2, en.tier)
+					if c2 >= c1-tol {
+						break
+					}
+					if p.tierRoom(t2, en.tier) <= epsWh {
+						continue
+					}
+					if p.moveCheaper(s, t1, t2, en.tier) {
+						changed = true
+						continue
+					}
+					if s.x[t2] < s.hi-epsA && p.free(s, t2, s.x[t1]*p.k(s, t1)/p.k(s, t2), c1-c2) {
+						p.moveCheaper(s, t1, t2, en.tier)
+						changed = true
+					}
+				}
+			}
+		}
+		if !changed {
+			return
+		}
+	}
+}
+
+// moveCheaper moves what fits of s's current from t1 to t2 (same energy),
+// staying within the price tiers it was priced at.
+func (p *problem) moveCheaper(s *sess, t1, t2 int, tier uint8) bool {
+	room, _, _ := p.room(s, t2)
+	k1, k2 := p.k(s, t1), p.k(s, t2)
+	e := min(s.x[t1]*k1, room*k2, p.tierRoom(t2, tier))
+	if p.tierOf(t1, -1) == 1 && p.surplus[t1] > 0 {
+		e = min(e, p.y[t1]-p.surplus[t1])
+	}
+	if e <= epsWh {
+		return false
+	}
+	p.add(s, t1, -e/k1)
+	p.add(s, t2, e/k2)
+	return true
+}
