@@ -53,6 +53,19 @@ func TestUsage(t *testing.T) {
 		{"limit set bad time", []string{"limit", "set", "--site", "s", "--id", "x", "--source", "ems", "--limit-a", "3", "--until", "tomorrow"}, exitUsage, "RFC 3339"},
 		{"limit show without site", []string{"limit", "show"}, exitUsage, "--site is required"},
 		{"apply missing file", []string{"apply", "-f", "/nonexistent/site.yaml"}, exitError, "read site file"},
+		{"status without site", []string{"status", "--once"}, exitUsage, "--site is required"},
+		{"watch negative count", []string{"watch", "--site", "s", "--count", "-1"}, exitUsage, "--count must not be negative"},
+		{"bad timeout", []string{"watch", "--site", "s", "--timeout", "soon"}, exitUsage, "not a duration"},
+		{"needs without set", []string{"needs"}, exitUsage, "needs: want set"},
+		{"needs without evse", []string{"needs", "set", "--site", "s", "--charger", "c", "--energy-kwh", "3"}, exitUsage, "--evse is required"},
+		{"needs without needs", []string{"needs", "set", "--site", "s", "--charger", "c", "--evse", "1"}, exitUsage, "or --clear"},
+		{"needs clear and more", []string{"needs", "set", "--site", "s", "--charger", "c", "--evse", "1", "--clear", "--max-current", "3"}, exitUsage, "--clear takes no other"},
+		{"needs bad departure", []string{"needs", "set", "--site", "s", "--charger", "c", "--evse", "1", "--departure", "later"}, exitUsage, "RFC 3339"},
+		{"priority without priority", []string{"priority", "set", "--site", "s", "--charger", "c"}, exitUsage, "--priority is required"},
+		{"priority wrong subcommand", []string{"priority", "get"}, exitUsage, `want set, got "get"`},
+		{"meter without reading", []string{"meter", "report", "--site", "s"}, exitUsage, "give a reading"},
+		{"meter one phase", []string{"meter", "report", "--site", "s", "--l2", "4"}, exitUsage, "give all of --l1, --l2 and --l3"},
+		{"meter current and power", []string{"meter", "report", "--site", "s", "--current-a", "4", "--power-kw", "1"}, exitUsage, "not both"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,7 +97,7 @@ func TestGlobalFlags(t *testing.T) {
 			map[string]string{"SMARTCHARGE_SERVER": "h:1", "SMARTCHARGE_TOKEN": "t"},
 			globals{output: "json", server: "a:2", token: "u", timeout: 30 * time.Second}, []string{"sites"}},
 		{"flags after the command and between arguments", []string{"get", "site", "--tls", "demo", "-o", "yaml", "--ca-file", "ca.pem", "--timeout", "5s"}, nil,
-			globals{output: "yaml", server: "127.0.0.1:7443", tls: true, caFile: "ca.pem", timeout: 5 * time.Second}, []string{"site", "demo"}},
+			globals{output: "yaml", server: "127.0.0.1:7443", tls: true, caFile: "ca.pem", timeout: 5 * time.Second, timeoutSet: true}, []string{"site", "demo"}},
 		{"double dash ends flags", []string{"get", "--", "site", "-o"}, nil,
 			globals{output: "table", server: "127.0.0.1:7443", timeout: 30 * time.Second}, []string{"site", "-o"}},
 	}

@@ -17,13 +17,14 @@ import (
 	pb "github.com/smartcharge/smartcharge/proto/smartcharge/v1"
 )
 
-// client holds one connection to the API server and its four services.
+// client holds one connection to the API server and its services.
 type client struct {
 	cc       *grpc.ClientConn
 	sites    pb.SiteServiceClient
 	circuits pb.CircuitServiceClient
 	chargers pb.ChargerServiceClient
 	limits   pb.GridLimitServiceClient
+	alloc    pb.AllocationServiceClient
 }
 
 func (c *client) Close() error { return c.cc.Close() }
@@ -65,6 +66,7 @@ func (a *app) dial() (*client, error) {
 		circuits: pb.NewCircuitServiceClient(cc),
 		chargers: pb.NewChargerServiceClient(cc),
 		limits:   pb.NewGridLimitServiceClient(cc),
+		alloc:    pb.NewAllocationServiceClient(cc),
 	}, nil
 }
 
@@ -110,12 +112,21 @@ func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
 // connect dials and runs fn with a client, closing it afterwards.
 func (a *app) connect(ctx context.Context, fn func(ctx context.Context, c *client) error) error {
+	return a.connectFor(ctx, true, fn)
+}
+
+// connectFor is connect; bounded says whether --timeout applies when it
+// was not given (a live view runs until interrupted).
+func (a *app) connectFor(ctx context.Context, bounded bool, fn func(ctx context.Context, c *client) error) error {
 	c, err := a.dial()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := a.withTimeout(ctx)
-	defer cancel()
+	if bounded || a.g.timeoutSet {
+		var cancel context.CancelFunc
+		ctx, cancel = a.withTimeout(ctx)
+		defer cancel()
+	}
 	err = fn(ctx, c)
 	return errors.Join(err, ignoreClosing(c.Close()))
 }

@@ -1,7 +1,8 @@
 // Command smartchargectl is the command-line client of the smartcharge
 // gRPC API for site owners and operators: apply a site file, list and
-// describe sites, circuits, chargers and grid limits, delete them, and set
-// or show grid limits.
+// describe sites, circuits, chargers and grid limits, delete them, set or
+// show grid limits; follow the control loop's allocation live, set charging
+// needs and priorities, and report meter readings by hand (as an EMS).
 //
 //	smartchargectl [global flags] COMMAND [flags] [args]
 //
@@ -11,6 +12,18 @@
 //	delete site|circuit|charger|gridlimit NAME [--site S] [--etag E] [--force]
 //	limit set --site S --id ID --source SRC (--limit-a A | --l1 A --l2 A --l3 A | --power-kw P) [--from T] [--until T] [--reason R]
 //	limit show --site S [--at T]
+//	status --site S [--once | --count N]
+//	watch --site S [--count N] [-o json]
+//	needs set --site S --charger C --evse N [--energy-kwh E] [--departure T] [--max-current A] [--min-current A] | --clear
+//	priority set --site S --charger C [--evse N] --priority P
+//	meter report --site S [--circuit C] (--current-a A | --l1 A --l2 A --l3 A | --power-kw P | --l1-kw P --l2-kw P --l3-kw P) [--at T]
+//
+// status shows the current allocation (GetAllocation), then a new frame
+// for every new one (WatchAllocation), clearing the screen on a terminal:
+// per node the use (other load plus ours) and limit per phase, per EVSE
+// its limit, what it draws, its state and why. watch prints every update
+// as one key=value line (-o json: one JSON object per line). Both run
+// until interrupted, --count is reached or --timeout (if given) passes.
 //
 // Global flags (also accepted after the command): -o table|json|yaml,
 // --server (SMARTCHARGE_SERVER, default 127.0.0.1:7443), --token

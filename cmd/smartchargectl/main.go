@@ -37,6 +37,31 @@ type globals struct {
 	caFile   string
 	insecure bool
 	timeout  time.Duration
+	// timeoutSet says --timeout was given: live views (status, watch)
+	// run unbounded otherwise.
+	timeoutSet bool
+}
+
+// durationFlag is a duration flag that records whether it was given.
+type durationFlag struct {
+	d   *time.Duration
+	set *bool
+}
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("not a duration such as 30s or 2m")
+	}
+	*f.d, *f.set = d, true
+	return nil
 }
 
 // register adds the global flags to fs, with the values already in g as
@@ -49,7 +74,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.BoolVar(&g.tls, "tls", g.tls, "use TLS with the system's root certificates")
 	fs.StringVar(&g.caFile, "ca-file", g.caFile, "use TLS, trusting the CA certificates in this PEM file")
 	fs.BoolVar(&g.insecure, "insecure", g.insecure, "plaintext, no TLS (only for a trusted network)")
-	fs.DurationVar(&g.timeout, "timeout", g.timeout, "time limit for the whole command")
+	fs.Var(durationFlag{&g.timeout, &g.timeoutSet}, "timeout", "time limit for the whole command (live status and watch: none unless given)")
 }
 
 func (g *globals) check() error {
@@ -93,6 +118,11 @@ func commands() []command {
 		{"describe", "show a site, charger or circuit in detail", runDescribe},
 		{"delete", "delete a site, circuit, charger or grid limit", runDelete},
 		{"limit", "set a grid limit or show the limit in force", runLimit},
+		{"status", "live view of a site's allocation (--once for one frame)", runStatus},
+		{"watch", "print every allocation update of a site as a line", runWatch},
+		{"needs", "set the charging needs of the car on an EVSE", runNeeds},
+		{"priority", "set the priority of a charger or EVSE", runPriority},
+		{"meter", "report a site or circuit meter reading (as an EMS)", runMeter},
 	}
 }
 
