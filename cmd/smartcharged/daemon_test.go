@@ -258,6 +258,26 @@ func TestDaemonServesHealthMetricsAndDemo(t *testing.T) {
 	if len(chargers.GetChargers()) != 12 {
 		t.Errorf("demo depot has %d chargers, want 12", len(chargers.GetChargers()))
 	}
+	// The control loop is wired to the API: the demo site has an allocation
+	// (after its first run) naming its EVSEs.
+	alloc := pb.NewAllocationServiceClient(cc)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		a, err := alloc.GetAllocation(ctx, &pb.GetAllocationRequest{Name: "sites/demo-depot/allocation"})
+		if err != nil {
+			t.Fatalf("GetAllocation: %v", err)
+		}
+		if a.GetAllocation().GetSeq() > 0 {
+			if n := len(a.GetAllocation().GetEvses()); n != 20 {
+				t.Errorf("allocation has %d EVSEs, want the demo's 20", n)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no allocation within 20 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	resp, err := http.Get("http://" + d.http + "/metrics")
 	if err != nil {
 		t.Fatal(err)

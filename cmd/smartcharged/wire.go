@@ -65,12 +65,6 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 	if err := auth.Validate(); err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
-	p.api = apiserver.New(store, &apiserver.Options{
-		Auth:   auth,
-		Clock:  clock,
-		Logger: log.With("component", "api"),
-	})
-
 	if cfg.OCPPListen != "" {
 		// The adapter publishes into the loop and the loop commands the
 		// adapter: the sink is bound once both exist.
@@ -131,6 +125,12 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 		}
 		p.loop = mgr
 	}
+
+	opts := &apiserver.Options{Auth: auth, Clock: clock, Logger: log.With("component", "api")}
+	if p.loop != nil {
+		opts.Allocations, opts.Loop = p.loop, p.loop
+	}
+	p.api = apiserver.New(store, opts)
 	return p, nil
 }
 
