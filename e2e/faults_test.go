@@ -156,6 +156,12 @@ func TestChargerRejectsEveryProfile(t *testing.T) {
 	if st.Received["SetChargingProfile"] == 0 {
 		t.Errorf("%s was never sent a profile", rej)
 	}
+	if got, _ := e.d.metric("smartcharge_loop_evse_allocated_amps", `charger="`+rej+`"`); got < 32 {
+		t.Errorf("loop counts %s at %.1f A, want its 32 A maximum", rej, got)
+	}
+	if got, _ := e.d.metric("smartcharge_loop_chargers_non_compliant"); got != 1 {
+		t.Errorf("smartcharge_loop_chargers_non_compliant = %v, want 1", got)
+	}
 	others := othersAccepted(e.f, rej)
 	for p := range 3 {
 		if others[p] > 63-32+sim.Tolerance {
@@ -235,6 +241,9 @@ func TestChargerIgnoresItsProfile(t *testing.T) {
 			t.Errorf("draw violation without the liar among its offenders: %s", v)
 		}
 	}
+	if got, _ := e.d.metric("smartcharge_loop_evse_allocated_amps", `charger="`+liar+`"`); got < 32 {
+		t.Errorf("loop counts %s at %.1f A, want its 32 A maximum", liar, got)
+	}
 	if a := e.allocation(t); a != nil {
 		if ev := evseAlloc(a, liar); ev == nil || !ev.GetNonCompliant() {
 			t.Errorf("allocation of %s: %v; want non_compliant", liar, ev)
@@ -263,9 +272,22 @@ func TestChargerGoesOffline(t *testing.T) {
 	})
 	// While it is away the loop runs (a tick at least) and the other cars
 	// may be moved; the invariant must hold, the offline one counted.
-	waitFor(t, 3*loopTick, "loop ran twice with the charger offline", func() (bool, string) {
-		return len(e.d.logs(`"msg":"run"`)) > 0 && time.Since(offlineSince(e.d, off)) > 2*loopTick, "waiting"
+	away := offlineSince(e.d, off)
+	waitFor(t, 3*loopTick, "two loop ticks with the charger offline", func() (bool, string) {
+		return time.Since(away) > 2*loopTick, "waiting"
 	})
+	if st := c.State(); st.Connected {
+		t.Fatalf("%s reconnected too early for the test", off)
+	}
+	// The loop counts it at no less than what it applies (the metric is
+	// the allocation view's limit: for an offline EVSE what it is counted at).
+	if got, ok := e.d.metric("smartcharge_loop_evse_allocated_amps", `charger="`+off+`"`); !ok {
+		t.Errorf("no smartcharge_loop_evse_allocated_amps for %s", off)
+	} else if applies := c.State().EVSEs[0].Limit; got+0.05 < float64(applies) {
+		t.Errorf("%s offline is counted at %.1f A while it applies %.1f A", off, got, float64(applies))
+	} else {
+		t.Logf("%s offline: counted at %.1f A, applies %.1f A", off, got, float64(applies))
+	}
 	if a := e.allocation(t); a != nil {
 		ev := evseAlloc(a, off)
 		if ev == nil || ev.GetState() != pb.EvseControlState_EVSE_CONTROL_STATE_OFFLINE {
