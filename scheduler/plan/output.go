@@ -50,8 +50,12 @@ type SessionPlan struct {
 	Current []scheduler.Amps
 	// Periods is the charging schedule for the charger, starting at
 	// Result.Start: at most the session's MaxPeriods, in its Unit; it
-	// ends with a 0 period at departure when departure is in the horizon.
+	// ends with a 0 period at departure when departure is in the horizon
+	// and the charger accepts one more period.
 	Periods []Period
+	// Duration is how long the schedule runs (OCPP duration): to the end
+	// of the departure slot, or the horizon.
+	Duration time.Duration
 	// Phases is the number of phases the car draws on (OCPP numberPhases).
 	Phases int
 	// Why says for each slot why the session gets no more than Current.

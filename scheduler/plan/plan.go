@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/smartcharge/smartcharge/scheduler"
 )
@@ -121,6 +122,7 @@ func (p *problem) result(in *Input, planned, cur [][]float64) Result {
 		// Met within one rounding step over one slot: the step is the
 		// resolution of what a charger can be told.
 		sp.Met = e >= s.need-max(1, float64(in.config().Step)*p.v*s.nph*p.hours)
+		sp.Duration = time.Duration(s.end) * slot
 		sp.Periods = schedule(cur[i], s.end, p.T, slot, is.Unit, p.v, sp.Phases, is.MaxPeriods)
 		sp.Why = p.explain(in, s, planned[i], cur[i], s.e >= s.need-epsWh)
 		if s.need > 0 && s.end > 0 && s.e < s.need-epsWh {

@@ -65,6 +65,11 @@ type problem struct {
 	orderPriced []entry
 	orderASAP   []entry
 	ss          []sess
+	xs          []float64 // every session's x, one block per session
+	// depth bounds the augmenting paths of free; freeing marks the slots
+	// on the path being searched, which donors must not move into.
+	depth   int
+	freeing []bool
 	// byNode lists session indices in depth-first order of their nodes;
 	// span[n] is the range of byNode below node n.
 	byNode []int32
@@ -132,6 +137,7 @@ func newProblem(in *Input, cfg *Config) *problem {
 		surplus:  make([]float64, T),
 		y:        make([]float64, T),
 		co2:      make([]float64, T),
+		freeing:  make([]bool, T),
 	}
 	margin := float64(cfg.SafetyMargin)
 	for n := range in.Nodes {
@@ -194,6 +200,15 @@ func newProblem(in *Input, cfg *Config) *problem {
 	p.room0 = slices.Clone(p.cap)
 	p.costs(in)
 	p.sessions(in, cfg)
+	// Deeper augmenting paths on small problems, where they are cheap.
+	switch work := len(p.ss) * T; {
+	case work <= 2000:
+		p.depth = 4
+	case work <= 20000:
+		p.depth = 2
+	default:
+		p.depth = 1
+	}
 	return p
 }
 
@@ -281,6 +296,7 @@ func (p *problem) sessions(in *Input, cfg *Config) {
 	end := in.Start.Add(time.Duration(p.T) * slot)
 	p.ss = make([]sess, len(in.Sessions))
 	xs := make([]float64, len(in.Sessions)*p.T)
+	p.xs = xs
 	for i := range in.Sessions {
 		is := &in.Sessions[i]
 		s := &p.ss[i]
@@ -317,12 +333,12 @@ func (p *problem) sessions(in *Input, cfg *Config) {
 			s.done = true // departed
 			continue
 		}
-		if !dep.Before(end) {
-			s.end, s.lastFrac = p.T, 1
-		} else {
-			d := dep.Sub(in.Start)
-			s.end = int((d + slot - 1) / slot)
-			s.lastFrac = float64(d-time.Duration(s.end-1)*slot) / float64(slot)
+		// Only whole slots before departure: a car leaving at 06:05 is
+		// planned to be done by 06:00 (with 15-minute slots).
+		s.end, s.lastFrac = min(p.T, int(dep.Sub(in.Start)/slot)), 1
+		if s.end == 0 {
+			s.done = true
+			continue
 		}
 		if s.need <= 0 {
 			s.done = true

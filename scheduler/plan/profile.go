@@ -54,7 +54,7 @@ func (p *problem) profiles(in *Input, cfg *Config) [][]float64 {
 					a = 0
 				}
 			}
-			if a <= 0 {
+			if a = min(cur[i][t]+a, s.hi) - cur[i][t]; a <= 0 {
 				continue
 			}
 			p.addRounded(s, t, a)

@@ -65,15 +65,22 @@ func (p *problem) placeAt(s *sess, t int, tier uint8, r float64) float64 {
 }
 
 // free makes room for up to want amperes of session s in slot t by moving
-// sessions that load the binding constraint to other slots of theirs. A
-// donor moves only where its extra cost is below what s saves, at saving
-// per Wh of s (+Inf to make room whatever it costs). It reports whether
-// anything moved.
+// sessions that load the binding constraint to other slots of theirs,
+// making room there in turn up to p.depth levels deep (an augmenting path
+// of the flow). A donor moves only where its extra cost is below what s
+// saves, at saving per Wh of s (+Inf to make room whatever it costs). It
+// reports whether anything moved.
 func (p *problem) free(s *sess, t int, want, saving float64) bool {
+	return p.freeDepth(s, t, want, saving, p.depth)
+}
+
+func (p *problem) freeDepth(s *sess, t int, want, saving float64, depth int) bool {
 	_, node, con := p.room(s, t)
 	if node < 0 {
 		return false
 	}
+	p.freeing[t] = true
+	defer func() { p.freeing[t] = false }()
 	moved := false
 	sp := p.span[node]
 	tried := 0
@@ -95,29 +102,40 @@ func (p *problem) free(s *sess, t int, want, saving float64) bool {
 		from := p.unit(a, t, p.tierOf(t, -1))
 		// Per Wh of a: the Wh s gains per Wh a moves, times the saving.
 		budget := saving * (p.k(s, t) * ca) / (cs * p.k(a, t))
-		for _, en := range p.order(a) {
-			u := int(en.t)
-			if u == t || u >= a.end || need <= epsA {
-				continue
-			}
-			if p.unit(a, u, en.tier)-from >= budget {
+		for pass := 0; pass < 2 && need > epsA; pass++ {
+			if pass == 1 && depth <= 1 {
 				break
 			}
-			tr := p.tierRoom(u, en.tier)
-			if tr <= epsWh {
-				continue
+			for _, en := range p.order(a) {
+				u := int(en.t)
+				if u == t || u >= a.end || need <= epsA || p.freeing[u] {
+					continue
+				}
+				extra := p.unit(a, u, en.tier) - from
+				if extra >= budget {
+					break
+				}
+				if p.tierRoom(u, en.tier) <= epsWh || a.x[u] >= a.hi-epsA {
+					continue
+				}
+				room, _, _ := p.room(a, u)
+				if pass == 1 && room*p.k(a, u) < need*p.k(a, t) {
+					// Second pass: make room for a at u, one level down.
+					if p.freeDepth(a, u, need*p.k(a, t)/p.k(a, u)-room, budget-extra, depth-1) {
+						room, _, _ = p.room(a, u)
+					}
+				}
+				ku, kt := p.k(a, u), p.k(a, t)
+				m := min(a.x[t], need, room*ku/kt, p.tierRoom(u, en.tier)/kt)
+				if m <= epsA {
+					continue
+				}
+				p.add(a, t, -m)
+				p.add(a, u, m*kt/ku)
+				need -= m
+				want -= m * ca / cs
+				moved = true
 			}
-			room, _, _ := p.room(a, u)
-			ku, kt := p.k(a, u), p.k(a, t)
-			m := min(a.x[t], need, room*ku/kt, tr/kt)
-			if m <= epsA {
-				continue
-			}
-			p.add(a, t, -m)
-			p.add(a, u, m*kt/ku)
-			need -= m
-			want -= m * ca / cs
-			moved = true
 		}
 	}
 	return moved
@@ -180,16 +198,13 @@ func (p *problem) reset() {
 }
 
 // progressive raises a level λ in rounds; each session not done gets
-// need·min(1, w·λ), in its cheapest slots; a session that cannot get its
-// share even with exchanges is done at what it has (its bottleneck).
+// need·min(1, w·λ), in its cheapest slots. When a round does not fit, the
+// level where it stops fitting is found by bisection (rolling the round
+// back), and the sessions that cannot reach it are done at what they have
+// (their bottleneck): progressive filling, to within a level tolerance.
 func (p *problem) progressive(act []*sess, rounds int) {
-	wmax := 0.0
-	for _, s := range act {
-		wmax = max(wmax, s.w)
-	}
-	// Levels: equal steps up to 1/wmin, plus every session's breakpoint.
-	var levels []float64
 	wmin := math.Inf(1)
+	var levels []float64
 	for _, s := range act {
 		wmin = min(wmin, s.w)
 		levels = append(levels, 1/s.w)
@@ -199,28 +214,106 @@ func (p *problem) progressive(act []*sess, rounds int) {
 	}
 	slices.Sort(levels)
 	levels = slices.Compact(levels)
+	// Bisection depth: fine on small sites, coarser on large ones where a
+	// round costs more (the balance pass evens out what is left).
+	depth := 30
+	if len(act)*p.T > 20000 {
+		depth = 10
+	}
+	snap := newSnapshot(p)
 	live := slices.Clone(act)
+	prev := 0.0
 	for _, lv := range levels {
 		if len(live) == 0 {
 			break
 		}
-		// Lowest level first within a round.
-		slices.SortStableFunc(live, func(a, b *sess) int { return cmp.Compare(a.level(), b.level()) })
-		next := live[:0]
-		for _, s := range live {
-			target := s.need * min(1, s.w*lv)
-			if r := target - s.e; r > epsWh {
-				got := p.place(s, r, true)
-				if got < r-epsWh {
-					continue // frozen at its bottleneck
-				}
+		snap.save(p)
+		if p.round(live, lv, false) {
+			live = p.stillLive(live)
+			prev = lv
+			continue
+		}
+		lo, hi := prev, lv
+		snap.load(p)
+		for range depth {
+			mid := (lo + hi) / 2
+			if p.round(live, mid, false) {
+				lo = mid
+				snap.save(p)
+			} else {
+				hi = mid
+				snap.load(p)
 			}
-			if s.e >= s.need-epsWh {
-				continue // met
+		}
+		p.round(live, hi, true)
+		live = p.stillLive(live)
+		prev = lv
+		// The round to lv itself, for the sessions still live.
+		if len(live) > 0 && hi < lv {
+			p.round(live, lv, true)
+			live = p.stillLive(live)
+		}
+	}
+}
+
+// round gives every live session its share at level lv, lowest level
+// first. Without freeze it stops at the first session that does not get
+// its share and reports false; with freeze such sessions are done.
+func (p *problem) round(live []*sess, lv float64, freeze bool) bool {
+	slices.SortStableFunc(live, func(a, b *sess) int { return cmp.Compare(a.level(), b.level()) })
+	for _, s := range live {
+		target := s.need * min(1, s.w*lv)
+		r := target - s.e
+		if r <= epsWh {
+			continue
+		}
+		if got := p.place(s, r, true); got < r-epsWh {
+			if !freeze {
+				return false
 			}
+			s.done = true
+		}
+	}
+	return true
+}
+
+func (p *problem) stillLive(live []*sess) []*sess {
+	next := live[:0]
+	for _, s := range live {
+		if !s.done && s.e < s.need-epsWh {
 			next = append(next, s)
 		}
-		live = next
+	}
+	return next
+}
+
+// snapshot holds the solver state for rolling a round back.
+type snapshot struct {
+	xs, cap, y, e []float64
+}
+
+func newSnapshot(p *problem) *snapshot {
+	return &snapshot{
+		xs: make([]float64, len(p.xs)), cap: make([]float64, len(p.cap)),
+		y: make([]float64, len(p.y)), e: make([]float64, len(p.ss)),
+	}
+}
+
+func (sn *snapshot) save(p *problem) {
+	copy(sn.xs, p.xs)
+	copy(sn.cap, p.cap)
+	copy(sn.y, p.y)
+	for i := range p.ss {
+		sn.e[i] = p.ss[i].e
+	}
+}
+
+func (sn *snapshot) load(p *problem) {
+	copy(p.xs, sn.xs)
+	copy(p.cap, sn.cap)
+	copy(p.y, sn.y)
+	for i := range p.ss {
+		p.ss[i].e = sn.e[i]
 	}
 }
 
@@ -343,8 +436,14 @@ func (p *problem) improve(sweeps int) {
 						changed = true
 						continue
 					}
-					if s.x[t2] < s.hi-epsA && p.free(s, t2, s.x[t1]*p.k(s, t1)/p.k(s, t2), c1-c2) {
+					if s.x[t2] >= s.hi-epsA {
+						continue
+					}
+					if p.free(s, t2, s.x[t1]*p.k(s, t1)/p.k(s, t2), c1-c2) {
 						p.moveCheaper(s, t1, t2, en.tier)
+						changed = true
+					}
+					if s.x[t1] > epsA && p.swap(s, t1, t2, c1, c2) {
 						changed = true
 					}
 				}
@@ -371,4 +470,55 @@ func (p *problem) moveCheaper(s *sess, t1, t2 int, tier uint8) bool {
 	p.add(s, t1, -e/k1)
 	p.add(s, t2, e/k2)
 	return true
+}
+
+// swap moves s from t1 to t2 and, in exchange, a session that fills t2
+// from t2 to t1, where that lowers the cost: the cycle that free cannot
+// find because t1 has room only once s has left it.
+func (p *problem) swap(s *sess, t1, t2 int, c1, c2 float64) bool {
+	_, node, con := p.room(s, t2)
+	if node < 0 {
+		return false
+	}
+	sp := p.span[node]
+	tried := 0
+	changed := false
+	for _, j := range p.byNode[sp[0]:sp[1]] {
+		a := &p.ss[j]
+		if a == s || a.x[t2] <= epsA || t1 >= a.end || !a.loads(con) {
+			continue
+		}
+		if tried++; tried > maxDonors || s.x[t1] <= epsA {
+			break
+		}
+		ks, ka := p.k(s, t1), p.k(a, t1)
+		gain := ks*(c2-c1) + ka*(p.unit(a, t1, p.tierOf(t1, 1))-p.unit(a, t2, p.tierOf(t2, -1)))
+		if gain >= -1e-15 {
+			continue
+		}
+		// s moves ms, a moves ma = ms·cs/ca: what s needs of the binding
+		// constraint, a frees.
+		ca, cs := 1.0, 1.0
+		if con == 3 {
+			ca, cs = a.nph, s.nph
+		}
+		ms := min(s.x[t1], a.x[t2]*ca/cs)
+		for try := 0; try < 2 && ms > epsA; try++ {
+			ma := ms * cs / ca
+			p.add(s, t1, -ms)
+			p.add(a, t2, -ma)
+			ra, _, _ := p.room(a, t1)
+			rs, _, _ := p.room(s, t2)
+			if ra >= ma-epsA && rs >= ms-epsA {
+				p.add(a, t1, min(ma, ra))
+				p.add(s, t2, min(ms, rs))
+				changed = true
+				break
+			}
+			p.add(a, t2, ma)
+			p.add(s, t1, ms)
+			ms = min(ms, rs, ra*ca/cs)
+		}
+	}
+	return changed
 }

@@ -7,14 +7,13 @@
 // # Formulation
 //
 // Variables: x[s][t] >= 0, the current (A per phase) of session s in slot
-// t, for the slots before its departure where no node above it is
+// t, for the slots that end by its departure where no node above it is
 // overloaded by the other load alone; per slot t, y0[t] in [0, S[t]]
 // (energy from PV surplus, Wh) and y1[t] >= 0 (energy imported), with
 //
 //	y0[t] + y1[t] = Σ_s k[s][t]·x[s][t]
 //
-// where k[s][t] = V·phases(s)·hours(slot)·(fraction of the slot before
-// departure) is the energy one ampere gives, and S[t] is the PV surplus at
+// where k[s][t] = V·phases(s)·hours(slot) is the energy one ampere gives, and S[t] is the PV surplus at
 // the grid connection, -V·Σ_p other[0][t][p]·hours, when positive.
 //
 // Limits, per slot t, node n with a limit, grid phase p:
@@ -193,13 +192,12 @@ func newModel(in *plan.Input) *model {
 		m.k[i] = make([]float64, T)
 		for t := range T {
 			from := in.Start.Add(time.Duration(t) * slot)
-			frac := min(1, max(0, float64(dep.Sub(from))/float64(slot)))
-			ok := frac > 0
+			ok := !from.Add(slot).After(dep) // whole slots before departure
 			for n := range nn {
 				ok = ok && !(m.under[i][n] && bad[t][n])
 			}
 			if ok {
-				m.k[i][t] = m.v * m.nph[i] * m.h * frac
+				m.k[i][t] = m.v * m.nph[i] * m.h
 			}
 		}
 	}
