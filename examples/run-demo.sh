@@ -40,6 +40,6 @@ echo "try in another terminal: $BIN/smartchargectl describe site demo-depot"
 sleep 1
 
 "$BIN/chargersim" --scenario scenarios/demo-depot.yaml --server "ws://$OCPP/ocpp" \
-  --duration "$DURATION" --speed "$SPEED" --view &
+  --duration "$DURATION" --speed "$SPEED" --view --api "$GRPC" --site demo-depot &
 pids+=($!)
 wait "${pids[1]}"

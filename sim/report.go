@@ -152,6 +152,16 @@ func sources(ss []LimitSource) string {
 // then each charger's EVSEs (limit, offer, draw, SoC, status), at most
 // maxChargers of them (0: all).
 func (f *Fleet) WriteView(w io.Writer, maxChargers int) {
+	f.WriteViewWithReasons(w, maxChargers, nil)
+}
+
+// Reasons tells, for a charger identity and EVSE, why the server gave the
+// limit it gave (e.g. read from smartcharge's allocation); "" if unknown.
+type Reasons func(identity string, evse int) string
+
+// WriteViewWithReasons is WriteView with a REASON column from reasons
+// (nil: no column).
+func (f *Fleet) WriteViewWithReasons(w io.Writer, maxChargers int, reasons Reasons) {
 	fmt.Fprintf(w, "simulated %s\n", f.simElapsed().Truncate(time.Second))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tLIMIT\tDRAW\tACCEPTED\tACCEPTED(ACTIVE)")
@@ -160,7 +170,11 @@ func (f *Fleet) WriteView(w io.Writer, maxChargers int) {
 	}
 	_ = tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHARGER\tEVSE\tONLINE\tSTATUS\tLIMIT A\tOFFER A\tDRAW A\tPH\tSOC %\tPROFILE")
+	header := "CHARGER\tEVSE\tONLINE\tSTATUS\tLIMIT A\tOFFER A\tDRAW A\tPH\tSOC %\tPROFILE"
+	if reasons != nil {
+		header += "\tREASON"
+	}
+	fmt.Fprintln(tw, header)
 	for i, c := range f.chargers {
 		if maxChargers > 0 && i >= maxChargers {
 			fmt.Fprintf(tw, "... %d more\n", len(f.chargers)-i)
@@ -180,7 +194,11 @@ func (f *Fleet) WriteView(w io.Writer, maxChargers int) {
 			if e.ChargingState != "" && e.ChargingState != status {
 				status += "/" + e.ChargingState
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%.1f\t%.1f\t%.1f\t%d\t%s\t%s\n", st.ID, e.EVSE, st.Connected, status, float64(e.Limit), float64(e.Offer), float64(e.Draw), e.Phases, soc, src)
+			fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%.1f\t%.1f\t%.1f\t%d\t%s\t%s", st.ID, e.EVSE, st.Connected, status, float64(e.Limit), float64(e.Offer), float64(e.Draw), e.Phases, soc, src)
+			if reasons != nil {
+				fmt.Fprintf(tw, "\t%s", reasons(st.ID, e.EVSE))
+			}
+			fmt.Fprintln(tw)
 		}
 	}
 	_ = tw.Flush()

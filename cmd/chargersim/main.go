@@ -43,6 +43,9 @@ type config struct {
 	failOnViolation bool
 	failOnAccepted  bool
 	logLevel        string
+	api             string
+	site            string
+	token           string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -61,6 +64,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.failOnViolation, "fail-on-violation", false, "exit 1 if a car drew above a limit")
 	fs.BoolVar(&c.failOnAccepted, "fail-on-accepted", false, "with --fail-on-violation: also exit 1 if the accepted limits summed above a limit")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "debug, info, warn or error")
+	fs.StringVar(&c.api, "api", "", "smartcharge gRPC address: report the grid meter as an EMS and show the allocation's reasons in --view (needs --site)")
+	fs.StringVar(&c.site, "site", "", "the site's ID in smartcharge, with --api")
+	fs.StringVar(&c.token, "token", os.Getenv("SMARTCHARGE_TOKEN"), "bearer token for --api (env SMARTCHARGE_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -78,6 +84,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.tick <= 0 {
 		return c, errors.New("--tick must be positive")
+	}
+	if (c.api == "") != (c.site == "") {
+		return c, errors.New("--api and --site go together")
 	}
 	return c, nil
 }
@@ -101,7 +110,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "chargersim:", err)
 		return 2
 	}
-	fleet, err := sim.New(s, sim.Options{Server: cfg.server, Seed: cfg.seed, Speed: cfg.speed, Tick: cfg.tick, Logger: log})
+	opts := sim.Options{Server: cfg.server, Seed: cfg.seed, Speed: cfg.speed, Tick: cfg.tick, Logger: log}
+	var api *apiLink
+	if cfg.api != "" {
+		if api, err = dialAPI(cfg.api, cfg.site, cfg.token, log); err != nil {
+			fmt.Fprintln(stderr, "chargersim:", err)
+			return 2
+		}
+		defer api.Close()
+		opts.Meter = api
+	}
+	fleet, err := sim.New(s, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "chargersim:", err)
 		return 2
@@ -110,6 +129,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
+	var reasons sim.Reasons
+	if api != nil && cfg.view {
+		reasons = api.Reason
+		go api.poll(ctx, time.Second)
+	}
 
 	viewDone := make(chan struct{})
 	if cfg.view {
@@ -123,7 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 					return
 				case <-t.C:
 					fmt.Fprint(stdout, "\x1b[H\x1b[2J")
-					fleet.WriteView(stdout, cfg.viewRows)
+					fleet.WriteViewWithReasons(stdout, cfg.viewRows, reasons)
 				}
 			}
 		}()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -80,7 +81,9 @@ func row(w io.Writer, cells ...string) {
 }
 
 // num formats a number without trailing zeros.
-func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+// num formats a number without float noise (83.19999999999999 is 83.2):
+// milli-units are the finest any of our values carries.
+func num(f float64) string { return strconv.FormatFloat(math.Round(f*1000)/1000, 'f', -1, 64) }
 
 // amps formats a per-phase current: "63" when equal on all phases, else
 // "63/50/40"; "-" when unset.
