@@ -121,7 +121,8 @@ func (p *problem) result(in *Input, planned, cur [][]float64) Result {
 		sp.Energy, sp.Cost = scheduler.WattHours(e), Money(cost)
 		// Met within one rounding step over one slot: the step is the
 		// resolution of what a charger can be told.
-		sp.Met = e >= s.need-max(1, float64(in.config().Step)*p.v*s.nph*p.hours)
+		cfg := in.config()
+		sp.Met = e >= s.need-metTolerance(&cfg, p, s)
 		sp.Duration = time.Duration(s.end) * slot
 		sp.Periods = schedule(cur[i], s.end, p.T, slot, is.Unit, p.v, sp.Phases, is.MaxPeriods)
 		sp.Why = p.explain(in, s, planned[i], cur[i], s.e >= s.need-epsWh)

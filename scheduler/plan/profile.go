@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -12,6 +14,9 @@ import (
 // It returns the current per session and slot.
 func (p *problem) profiles(in *Input, cfg *Config) [][]float64 {
 	step := float64(cfg.Step)
+	for i := range p.ss {
+		p.consolidate(&p.ss[i])
+	}
 	cur := make([][]float64, len(p.ss))
 	flat := make([]float64, len(p.ss)*p.T)
 	for i := range p.ss {
@@ -31,10 +36,18 @@ func (p *problem) profiles(in *Input, cfg *Config) [][]float64 {
 	}
 	p.loadRounded(cur)
 	// Give back what rounding and the minimum took, in the cheapest slots
-	// with room, in steps.
-	for i := range p.ss {
+	// with room, in steps; the sessions furthest from their need first.
+	byLevel := make([]int, len(p.ss))
+	for i := range byLevel {
+		byLevel[i] = i
+	}
+	slices.SortStableFunc(byLevel, func(a, b int) int {
+		return cmp.Compare(p.ss[a].level(), p.ss[b].level())
+	})
+	for _, i := range byLevel {
 		s := &p.ss[i]
 		lost := s.e - p.energyOf(s, cur[i])
+		tol := metTolerance(cfg, p, s)
 		for _, en := range p.order(s) {
 			if lost <= epsWh {
 				break
@@ -48,8 +61,11 @@ func (p *problem) profiles(in *Input, cfg *Config) [][]float64 {
 			var a float64
 			if cur[i][t] > 0 {
 				a = math.Floor(min(room, lost/k)/step+1e-9) * step
-			} else if room >= s.lo && lost >= s.lo*k {
-				a = math.Floor(min(room, lost/k)/step+1e-9) * step
+			} else if room >= s.lo && lost > tol {
+				// A new slot at no less than the minimum: this may give a
+				// little more than the need (at most the minimum for one
+				// slot), which beats missing it.
+				a = math.Floor(min(room, max(s.lo, lost/k))/step+1e-9) * step
 				if a < s.lo {
 					a = 0
 				}
@@ -61,6 +77,9 @@ func (p *problem) profiles(in *Input, cfg *Config) [][]float64 {
 			cur[i][t] += a
 			lost -= a * k
 		}
+		if lost > tol {
+			p.topUp(s, cur, lost, step)
+		}
 		maxP := in.Sessions[i].MaxPeriods
 		if maxP > 0 {
 			compress(cur[i], s.end, p.T, maxP, func(t int) float64 { return p.k(s, t) })
@@ -68,6 +87,12 @@ func (p *problem) profiles(in *Input, cfg *Config) [][]float64 {
 	}
 	p.loadRounded(cur)
 	return cur
+}
+
+// metTolerance is how far below its need a session still counts as met:
+// one rounding step over one slot, the resolution of a charging profile.
+func metTolerance(cfg *Config, p *problem, s *sess) float64 {
+	return max(1, float64(cfg.Step)*p.v*s.nph*p.hours)
 }
 
 // loadRounded sets cap to the room left by the rounded currents.
@@ -201,4 +226,127 @@ func schedule(c []float64, end, T int, slot time.Duration, unit RateUnit, v floa
 		ps = append(ps, Period{Limit: 0, Unit: unit, Phases: nph})
 	}
 	return ps
+}
+
+// consolidate gathers a session's slots below its minimum into its other
+// slots, directly where there is room, or by swapping with a session that
+// takes the same current the other way: energies stay, and fewer slots
+// fall to 0 in rounding.
+func (p *problem) consolidate(s *sess) {
+	for range s.end {
+		t1, m := -1, s.lo
+		for t := range s.end {
+			if x := s.x[t]; x > epsA && x < m-epsA {
+				t1, m = t, x
+			}
+		}
+		if t1 < 0 || !p.gather(s, t1) {
+			return
+		}
+	}
+}
+
+// gather moves all of s's current in t1 to one other slot that already
+// has current (or takes at least the minimum).
+func (p *problem) gather(s *sess, t1 int) bool {
+	m := s.x[t1]
+	for t2 := range s.end {
+		if t2 == t1 || (s.x[t2] <= epsA && m < s.lo) || s.x[t2]+m > s.hi+epsA {
+			continue
+		}
+		if r, _, _ := p.room(s, t2); r >= m-epsA {
+			p.add(s, t1, -m)
+			p.add(s, t2, min(m, r))
+			return true
+		}
+		_, node, con := p.room(s, t2)
+		if node < 0 {
+			continue
+		}
+		sp := p.span[node]
+		tried := 0
+		for _, j := range p.byNode[sp[0]:sp[1]] {
+			a := &p.ss[j]
+			if a == s || a.x[t2] < m || t1 >= a.end || !a.loads(con) || a.nph != s.nph {
+				continue
+			}
+			if tried++; tried > maxDonors {
+				break
+			}
+			p.add(s, t1, -m)
+			p.add(a, t2, -m)
+			ra, _, _ := p.room(a, t1)
+			rs, _, _ := p.room(s, t2)
+			if ra >= m-epsA && rs >= m-epsA {
+				p.add(a, t1, min(m, ra))
+				p.add(s, t2, min(m, rs))
+				return true
+			}
+			p.add(a, t2, m)
+			p.add(s, t1, m)
+		}
+	}
+	return false
+}
+
+// topUp gives s up to lost Wh more in slots where it charges already, by
+// moving another session's current out of that slot into a slot of its
+// own with room (both in steps, both staying 0 or at least the minimum):
+// rounding leaves slivers of room below the minimum that only such a swap
+// can use.
+func (p *problem) topUp(s *sess, cur [][]float64, lost, step float64) {
+	me := cur[s.idx]
+	for t := range s.end {
+		if lost <= epsWh {
+			return
+		}
+		if me[t] <= 0 || me[t] >= s.hi {
+			continue
+		}
+		_, node, con := p.roomRounded(s, t, me[t])
+		if node < 0 {
+			continue
+		}
+		sp := p.span[node]
+		tried := 0
+		for _, j := range p.byNode[sp[0]:sp[1]] {
+			a := &p.ss[j]
+			ca := cur[j]
+			if a == s || ca[t] <= 0 || !a.loads(con) || a.nph != s.nph {
+				continue
+			}
+			if tried++; tried > maxDonors || lost <= epsWh {
+				break
+			}
+			want := math.Floor(min(lost/p.k(s, t), s.hi-me[t], ca[t]-a.lo)/step+1e-9) * step
+			if want <= 0 {
+				continue
+			}
+			for u := range a.end {
+				if u == t || ca[u] <= 0 {
+					continue
+				}
+				r, _, _ := p.roomRounded(a, u, ca[u])
+				d := math.Floor(min(want, r, a.hi-ca[u])/step+1e-9) * step
+				if d <= 0 {
+					continue
+				}
+				p.addRounded(a, t, -d)
+				if rs, _, _ := p.roomRounded(s, t, me[t]); rs < d-epsA {
+					p.addRounded(a, t, d) // s cannot use it: undo
+					continue
+				}
+				p.addRounded(a, u, d)
+				ca[t] -= d
+				ca[u] += d
+				p.addRounded(s, t, d)
+				me[t] += d
+				lost -= d * p.k(s, t)
+				want -= d
+				if want <= 0 || lost <= epsWh {
+					break
+				}
+			}
+		}
+	}
 }
