@@ -148,13 +148,13 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 		MinCurrent: amps(e.MinCurrent), MaxCurrent: amps(e.MaxCurrent), CarPhases: c.carPhases(e.ID),
 		Since: ls.Since, Priority: l.ls.Priorities[ref.key()],
 	}
-	// The previous limit is what the charger applies, not what we last
-	// decided: a change held back (rate limit, ledger) is not yet real,
-	// and the car's draw is compared with what it may take.
+	// The scheduler's contract: PrevLimit is the limit we allocated last
+	// (0 if paused or new) and Since when we last started or paused it, a
+	// consistent pair. (What the charger applies lags behind a raise held
+	// back by the rate limit or the ledger; paired with Since it read as
+	// "paused just now" and held newly started cars off for the dwell
+	// time. The draw is corrected for that lag in liftHeldDraw.)
 	se.PrevLimit = amps(ls.Target)
-	if _, ok := entry.Dynamic(b.now); ok {
-		se.PrevLimit = amps(entry.Applied(b.now))
-	}
 	if se.CarPhases != 0 {
 		se.CarPhases &= se.Wiring
 	}
@@ -178,6 +178,7 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 			}
 		}
 	}
+	liftHeldDraw(&se, entry.Applied(b.now), l.m.cfg.Scheduler.RampRoom)
 	se.State = evseState(c, e.ID, rt, b.now)
 	switch se.State {
 	case scheduler.StateOffline, scheduler.StateUncontrollable:
@@ -189,6 +190,33 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 	b.in.EVSEs = append(b.in.EVSEs, se)
 	b.entries = append(b.entries, entry)
 	b.evs = append(b.evs, ref)
+}
+
+// liftHeldDraw: while the charger applies less than we allocated (a raise
+// held back by the rate limit or the ledger, or not yet answered), a car
+// that draws what the charger lets it (within the ramp room) says nothing
+// about whether it would take more; its draw is shifted up by the
+// difference so the scheduler does not cut it to "what it draws". A car
+// drawing clearly less than even what is applied keeps its real draw.
+func liftHeldDraw(se *scheduler.EVSE, applied site.Amps, ramp scheduler.Amps) {
+	a := amps(applied)
+	if se.PrevLimit <= a {
+		return
+	}
+	d := scheduler.Amps(0)
+	for p := range 3 {
+		if se.Wiring.Has(scheduler.Phase(p + 1)) {
+			d = max(d, se.Drawn[p])
+		}
+	}
+	if d+ramp < a {
+		return
+	}
+	for p := range 3 {
+		if se.Wiring.Has(scheduler.Phase(p + 1)) {
+			se.Drawn[p] = max(0, se.Drawn[p]) + se.PrevLimit - a
+		}
+	}
 }
 
 // evseState maps what the charger reports onto the scheduler's states.

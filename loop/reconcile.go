@@ -47,10 +47,17 @@ func (l *siteLoop) reconcile(ctx context.Context) {
 		}
 		// Chargers take 0.1 A steps: round down, never up.
 		target := site.Amps(math.Floor(float64(r.Limit)*10+1e-6) / 10)
+		noCar := b.in.EVSEs[i].State == scheduler.StateNoCar || b.in.EVSEs[i].State == scheduler.StateFaulted
+		if noCar && !ls.Since.IsZero() {
+			// The next car is a new one, never started or paused by us:
+			// no dwell time holds it.
+			ls.Since = time.Time{}
+			ref.c.stateDirty = true
+		}
 		if same(target, ls.Target) {
 			continue
 		}
-		if (target > 0) != (ls.Target > 0) {
+		if (target > 0) != (ls.Target > 0) && !noCar {
 			ls.Since = now
 		}
 		if target < ls.Target {

@@ -19,6 +19,7 @@ var reasonWords = map[scheduler.ReasonCode]string{
 	scheduler.ReasonFollowsDraw: "FOLLOWS_DRAW", scheduler.ReasonPhaseLimit: "PHASE_LIMIT",
 	scheduler.ReasonExternal: "EXTERNAL_LIMIT", scheduler.ReasonPowerLimit: "POWER_LIMIT",
 	scheduler.ReasonImbalance: "IMBALANCE", scheduler.ReasonDeadBand: "DEAD_BAND", scheduler.ReasonSafety: "SAFETY",
+	scheduler.ReasonAtFloor: "AT_FLOOR",
 }
 
 // finite turns "no limit" (+Inf) into 0 for views (JSON has no infinity).
