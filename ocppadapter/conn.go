@@ -6,19 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 
 	"github.com/smartcharge/smartcharge/site"
 )
 
-// conn is one charger's WebSocket connection. The goroutine of ServeHTTP
-// reads and dispatches frames; CALLs from the charger are handled inline
-// (the charger sends one at a time), answers to our CALLs are handed to
-// the waiting caller. Nothing else runs while the connection is idle but a
+// conn is one charger's WebSocket connection. One goroutine reads and
+// dispatches frames; CALLs from the charger are handled inline (the
+// charger sends one at a time), answers to our CALLs are handed to the
+// waiting caller. Nothing else runs while the connection is idle but a
 // ping timer.
 type conn struct {
 	srv      *Server
@@ -47,7 +48,16 @@ type conn struct {
 
 	capReading atomic.Bool
 	workers    sync.WaitGroup // goroutines bound to the connection
-	pingTimer  *time.Timer
+
+	// wmu lets one data frame be written at a time (the WebSocket library
+	// allows one writer; control frames have a lock of their own).
+	wmu sync.Mutex
+
+	// Keep-alive, guarded by mu: pingTimer sends a ping every PingInterval
+	// and then waits CallTimeout for the pong (pongDue).
+	pingTimer   *time.Timer
+	pongDue     bool
+	pingStopped bool
 
 	// storeMu orders this connection's store writes, so that a deferred
 	// meter sample never overwrites a newer state; it guards meter.
@@ -88,16 +98,16 @@ func newConn(s *Server, ws *websocket.Conn, v Version, identity string, ref site
 func (c *conn) now() time.Time { return c.srv.cfg.Clock.Now() }
 
 // start registers the connection and records it; on false (the server
-// is closing) the connection is closed and done. ctx carries no deadline;
-// the returned context ends with the connection.
-func (c *conn) start(ctx context.Context) (context.Context, context.CancelFunc, bool) {
+// is closing) the connection is closed and done. ctx is never cancelled:
+// work bound to the connection ends when c.closed is closed.
+func (c *conn) start(ctx context.Context) bool {
 	if !c.srv.register(c) {
-		c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+		c.sendClose(websocket.CloseGoingAway, "server shutting down")
+		c.closeNow()
 		close(c.closed)
 		close(c.finished)
-		return nil, nil, false
+		return false
 	}
-	ctx, cancel := context.WithCancel(ctx)
 	c.log.Info("ocpp charger connected", "remote", c.remote, "known", c.known)
 	if c.known {
 		now := c.now()
@@ -112,28 +122,38 @@ func (c *conn) start(ctx context.Context) (context.Context, context.CancelFunc, 
 		c.publish(site.ChargerConnected{EventHeader: c.header(now), Protocol: c.version.Subprotocol()})
 	}
 	if c.srv.cfg.PingInterval > 0 {
+		c.ws.SetPongHandler(c.pong)
 		c.mu.Lock()
-		c.pingTimer = time.AfterFunc(c.srv.cfg.PingInterval, func() { c.ping(ctx) })
+		c.pingTimer = time.AfterFunc(c.srv.cfg.PingInterval, c.pingTick)
 		c.mu.Unlock()
 	}
-	return ctx, cancel, true
+	return true
 }
 
-// run reads frames until the connection ends, then cleans up. It runs on
-// a goroutine of its own that does little else, so its stack stays small
-// while the charger is idle.
-func (c *conn) run(ctx context.Context, cancel context.CancelFunc) {
-	defer close(c.finished)
-	err := c.readLoop(ctx)
+// run reads frames until the connection ends, then cleans up; then it
+// calls done. It runs on a goroutine of its own. While the charger is
+// idle that goroutine is blocked in a read at the bottom of run,
+// readLoop and the WebSocket library: these frames are kept small so
+// that the runtime can shrink its stack to 4 KiB (it does when less than
+// a quarter is used); the work for each message happens in calls that
+// have returned by then (handleMessage, finish).
+func (c *conn) run(done func()) {
+	defer done()
+	c.finish(c.readLoop())
+}
 
-	cancel()
+// finish cleans up after the read loop has ended.
+func (c *conn) finish(err error) {
+	defer close(c.finished)
+	ctx := c.srv.base
 	close(c.closed)
 	c.mu.Lock()
+	c.pingStopped = true
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
 	c.mu.Unlock()
-	c.ws.CloseNow()
+	c.closeNow()
 	c.srv.unregister(c)
 	c.stopMeter()
 	c.workers.Wait()
@@ -157,8 +177,9 @@ func (c *conn) run(ctx context.Context, cancel context.CancelFunc) {
 }
 
 func closeReason(err error) string {
-	if s := websocket.CloseStatus(err); s != -1 {
-		return fmt.Sprintf("close status %d", s)
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("close status %d", ce.Code)
 	}
 	if err == nil {
 		return "closed"
@@ -166,23 +187,66 @@ func closeReason(err error) string {
 	return err.Error()
 }
 
-func (c *conn) ping(ctx context.Context) {
-	pctx, cancel := context.WithTimeout(ctx, c.srv.cfg.CallTimeout)
-	err := c.ws.Ping(pctx)
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			c.log.Warn("ocpp: ping not answered, closing connection", "err", err)
-			c.ws.CloseNow()
+// closeTimeout bounds the closing handshake started by close.
+const closeTimeout = 5 * time.Second
+
+// close starts the closing handshake with code and reason, waits until
+// the peer has answered (the read loop then ends) or closeTimeout has
+// passed, and closes the connection.
+func (c *conn) close(code int, reason string) {
+	if c.sendClose(code, reason) == nil {
+		t := time.NewTimer(closeTimeout)
+		select {
+		case <-c.closed:
+		case <-t.C:
 		}
-		return
+		t.Stop()
 	}
-	if ctx.Err() != nil {
-		return
-	}
+	c.closeNow()
+}
+
+func (c *conn) sendClose(code int, reason string) error {
+	return c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeTimeout))
+}
+
+// closeNow closes the network connection without a closing handshake;
+// the read loop then ends.
+func (c *conn) closeNow() { _ = c.ws.Close() }
+
+// pingTick runs on the ping timer: it closes the connection when the last
+// ping was not answered within CallTimeout, and otherwise sends a ping
+// and waits CallTimeout for its pong. The pong handler sets the timer
+// back to PingInterval.
+func (c *conn) pingTick() {
 	c.mu.Lock()
-	c.pingTimer.Reset(c.srv.cfg.PingInterval)
+	if c.pingStopped {
+		c.mu.Unlock()
+		return
+	}
+	if c.pongDue {
+		c.mu.Unlock()
+		c.log.Warn("ocpp: ping not answered, closing connection", "timeout", c.srv.cfg.CallTimeout)
+		c.closeNow()
+		return
+	}
+	c.pongDue = true
+	c.pingTimer.Reset(c.srv.cfg.CallTimeout)
 	c.mu.Unlock()
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.cfg.CallTimeout)); err != nil {
+		c.log.Warn("ocpp: cannot send ping, closing connection", "err", err)
+		c.closeNow()
+	}
+}
+
+// pong is the pong handler; it runs on the reading goroutine.
+func (c *conn) pong(string) error {
+	c.mu.Lock()
+	c.pongDue = false
+	if !c.pingStopped {
+		c.pingTimer.Reset(c.srv.cfg.PingInterval)
+	}
+	c.mu.Unlock()
+	return nil
 }
 
 // bufPool holds read and write buffers shared by all connections, so an
@@ -199,28 +263,41 @@ func putBuf(b *bytes.Buffer) {
 	bufPool.Put(b)
 }
 
-func (c *conn) readLoop(ctx context.Context) error {
-	// Reads take a context without a Done channel: with one, coder/websocket
-	// arms and disarms a context.AfterFunc on every read. Reads end when the
-	// connection is closed (Server.Close, a replacing connection, an
-	// unanswered ping), never by this context.
-	rctx := context.WithoutCancel(ctx)
+// readLoop reads messages until the connection ends: it is closed
+// (Server.Close, a replacing connection, an unanswered ping), the peer
+// closes it or breaks the protocol. Reads set no deadline.
+func (c *conn) readLoop() error {
 	for {
-		_, r, err := c.ws.Reader(rctx)
+		_, r, err := c.ws.NextReader()
 		if err != nil {
+			return c.readFailed(err)
+		}
+		if err := c.handleMessage(r); err != nil {
 			return err
 		}
-		buf := getBuf()
-		if _, err := buf.ReadFrom(r); err != nil {
-			putBuf(buf)
-			if errors.Is(err, websocket.ErrMessageTooBig) {
-				c.log.Warn("ocpp: frame larger than MaxFrameBytes refused, closing connection", "max", c.srv.cfg.MaxFrameBytes)
-			}
-			return err
-		}
-		c.handleFrame(ctx, buf.Bytes())
-		putBuf(buf)
 	}
+}
+
+func (c *conn) readFailed(err error) error {
+	if errors.Is(err, websocket.ErrReadLimit) {
+		// The library has sent close 1009 without reading the frame.
+		c.log.Warn("ocpp: frame larger than MaxFrameBytes refused, closing connection", "max", c.srv.cfg.MaxFrameBytes)
+	}
+	return err
+}
+
+// handleMessage reads one message and handles it. Not inlined: its frame
+// must not stay on the idle connection's stack (see run).
+//
+//go:noinline
+func (c *conn) handleMessage(r io.Reader) error {
+	buf := getBuf()
+	defer putBuf(buf)
+	if _, err := buf.ReadFrom(r); err != nil {
+		return err
+	}
+	c.handleFrame(c.srv.base, buf.Bytes())
+	return nil
 }
 
 func (c *conn) handleFrame(ctx context.Context, data []byte) {
@@ -332,11 +409,23 @@ func (c *conn) deliver(id string, r callResult) {
 	p.ch <- r
 }
 
-// write sends one frame within CallTimeout.
+// write sends one frame within CallTimeout (or ctx's deadline, if
+// sooner).
 func (c *conn) write(ctx context.Context, frame []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, c.srv.cfg.CallTimeout)
-	defer cancel()
-	return c.ws.Write(ctx, websocket.MessageText, frame)
+	deadline := time.Now().Add(c.srv.cfg.CallTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return c.writeFrame(deadline, frame)
+}
+
+func (c *conn) writeFrame(deadline time.Time, frame []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.ws.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, frame)
 }
 
 // writeAnswer sends an answer from the reading goroutine. With pings on,
@@ -348,7 +437,7 @@ func (c *conn) writeAnswer(ctx context.Context, frame []byte) error {
 	if c.srv.cfg.PingInterval <= 0 {
 		return c.write(ctx, frame)
 	}
-	return c.ws.Write(context.WithoutCancel(ctx), websocket.MessageText, frame)
+	return c.writeFrame(time.Time{}, frame)
 }
 
 func (c *conn) sendResult(ctx context.Context, id, action string, resp any) error {
@@ -539,9 +628,21 @@ func (c *conn) pendingInfo() PendingCharger {
 }
 
 // goBound runs fn in a goroutine that the connection waits for when it
-// ends; fn must return once ctx is done.
+// ends; fn's context is cancelled when the connection ends, and fn must
+// return once it is done.
 func (c *conn) goBound(ctx context.Context, fn func(context.Context)) {
-	c.workers.Go(func() { fn(ctx) })
+	ctx, cancel := context.WithCancel(ctx)
+	c.workers.Go(func() {
+		select {
+		case <-c.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	})
+	c.workers.Go(func() {
+		defer cancel()
+		fn(ctx)
+	})
 }
 
 // connLogger adds the charger's identity and version to each record; it

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,7 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 
 	"github.com/smartcharge/smartcharge/site"
 )
@@ -37,10 +36,16 @@ const maxIdentityLen = 48
 // /ocpp/{chargerIdentity} and a [site.ChargerControl]. Create it with
 // NewServer; it is safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	schemas [3]*schemaSet // by Version
-	tls     *tls.Config
+	cfg Config
+	log *slog.Logger
+	// base is the root of every connection's context: a connection
+	// outlives the request that opened it and ends by being closed
+	// (conn.closed), never by cancellation.
+	base     context.Context
+	upgrader websocket.Upgrader
+	writes   writePool
+	schemas  [3]*schemaSet // by Version
+	tls      *tls.Config
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -67,6 +72,13 @@ func NewServer(cfg Config) (*Server, error) {
 		log:        cfg.Logger.With("component", "ocpp"),
 		byIdentity: make(map[string]*conn),
 		byRef:      make(map[site.ChargerRef]*conn),
+		base:       context.Background(),
+	}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: cfg.CallTimeout,
+		ReadBufferSize:   connReadBufSize,
+		WriteBufferSize:  connWriteBufSize,
+		WriteBufferPool:  &s.writes,
 	}
 	for _, v := range []Version{V16, V201} {
 		set, err := newSchemaSet(v)
@@ -189,63 +201,82 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusServiceUnavailable, identity, "server shutting down")
 		return
 	}
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
-		Subprotocols:    []string{version.Subprotocol()},
-		CompressionMode: websocket.CompressionDisabled,
-	})
+	hdr := http.Header{"Sec-Websocket-Protocol": {version.Subprotocol()}}
+	ws, err := s.upgrader.Upgrade(pooledReads{w}, r, hdr)
 	if err != nil {
 		s.wg.Done()
-		s.log.Warn("ocpp websocket accept failed", "identity", identity, "remote", r.RemoteAddr, "err", err)
+		s.log.Warn("ocpp websocket upgrade failed", "identity", identity, "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
 	c := newConn(s, ws, version, identity, ref, known, r.RemoteAddr)
 	// Serve on a goroutine of our own and return, so net/http drops its
-	// per-request buffers and the hijacked connection's 4 KiB buffers
-	// (smallBuffers replaced them): an idle charger costs little.
-	cctx, cancel, ok := c.start(context.WithoutCancel(r.Context()))
-	if !ok {
+	// per-request state and buffers: an idle charger costs little.
+	if !c.start(s.base) {
 		s.wg.Done()
 		return
 	}
-	go func() {
-		defer s.wg.Done()
-		c.run(cctx, cancel)
-	}()
+	go c.run(s.wg.Done)
 }
 
-// connBufSize is the size of each connection's read and write buffer; a
-// typical OCPP frame fits, larger ones take more system calls.
-const connBufSize = 1024
+// Buffer sizes of a connection. Frame headers and control frames are
+// read through a small bufio.Reader of the connection's own (the
+// WebSocket library wants one of at least 125 bytes); everything else
+// goes through buffers shared by all connections: payloads are read in
+// pooled chunks (pooledReadConn) and written from pooled write buffers,
+// so an idle connection holds neither.
+const (
+	connReadBufSize  = 128
+	connWriteBufSize = 4096
+)
 
-// smallBuffers hands websocket.Accept a hijacked connection with small
-// buffers instead of net/http's 4 KiB ones.
-type smallBuffers struct{ http.ResponseWriter }
+// pooledReads hands the WebSocket library the hijacked connection wrapped
+// in a pooledReadConn.
+type pooledReads struct{ http.ResponseWriter }
 
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w pooledReads) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := brw.Writer.Flush(); err != nil {
-		c.Close()
-		return nil, nil, err
-	}
+	nc := newPooledReadConn(c)
 	// Bytes the client sent right after its handshake may already sit in
-	// net/http's buffer: they must be in ours too, buffered (Accept keeps
-	// only what is buffered when it resets the reader).
-	n := brw.Reader.Buffered()
-	if n == 0 {
-		return c, bufio.NewReadWriter(bufio.NewReaderSize(c, connBufSize), bufio.NewWriterSize(c, connBufSize)), nil
+	// net/http's buffer (the library refuses a buffered handshake): they
+	// are read first.
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		nc = &earlyConn{Conn: nc, early: bytes.Clone(early)}
+		if _, err := brw.Reader.Discard(n); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
 	}
-	early, _ := brw.Reader.Peek(n)
-	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), c), max(connBufSize, n))
-	if _, err := br.Peek(n); err != nil {
-		c.Close()
-		return nil, nil, err
-	}
-	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(c, connBufSize)), nil
+	return nc, brw, nil
 }
+
+// earlyConn returns early before what it reads from Conn.
+type earlyConn struct {
+	net.Conn
+	early []byte
+}
+
+func (c *earlyConn) Read(p []byte) (int, error) {
+	if len(c.early) == 0 {
+		return c.Conn.Read(p)
+	}
+	n := copy(p, c.early)
+	c.early = c.early[n:]
+	if len(c.early) == 0 {
+		c.early = nil
+	}
+	return n, nil
+}
+
+// writePool is the WebSocket library's shared pool of write buffers.
+type writePool struct{ p sync.Pool }
+
+func (p *writePool) Get() any  { return p.p.Get() }
+func (p *writePool) Put(v any) { p.p.Put(v) }
 
 // admit finds the charger and checks its credentials. A non-zero status
 // refuses the handshake.
@@ -331,7 +362,7 @@ func (s *Server) register(c *conn) bool {
 		s.mu.Unlock()
 		s.log.Info("ocpp connection replaced by a new one", "identity", c.identity, "old_remote", old.remote, "new_remote", c.remote)
 		// The old connection is usually dead; do not wait for its close handshake.
-		old.ws.CloseNow()
+		old.closeNow()
 		<-old.finished
 	}
 }
@@ -404,7 +435,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range conns {
-		wg.Go(func() { c.ws.Close(websocket.StatusGoingAway, "server shutting down") })
+		wg.Go(func() { c.close(websocket.CloseGoingAway, "server shutting down") })
 	}
 	wg.Wait()
 	s.wg.Wait()

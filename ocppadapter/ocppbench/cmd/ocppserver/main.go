@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -26,7 +27,11 @@ func main() {
 	chargers := flag.Int("chargers", 10000, "number of charger identities to register")
 	prefix := flag.String("prefix", "CP", "identity prefix")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memProfileRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate for GET /debug/heap (1 records every allocation; 0 keeps the default)")
 	flag.Parse()
+	if *memProfileRate > 0 {
+		runtime.MemProfileRate = *memProfileRate
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
