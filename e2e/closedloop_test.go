@@ -63,7 +63,7 @@ func depot() siteDef {
 // state is reached (accepted sums within 40 A minus the safety margin).
 func TestClosedLoopGridLimitLowered(t *testing.T) {
 	e := newEnv(t, depot(), envOptions{})
-	e.f.plugAllWhenQuiet(t)
+	e.f.plugAll(t)
 
 	// Demand (20 cars of up to 32 A) exceeds supply: the loop shares
 	// 63 A, so that lowering to 40 A must lower chargers.
