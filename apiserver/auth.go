@@ -34,7 +34,9 @@ const (
 	// RoleEMS reads its sites, writes grid limits with source EMS and
 	// reports meter readings.
 	RoleEMS Role = "ems"
-	// RoleCSMS reads its sites (delegated control comes later).
+	// RoleCSMS reads its sites and, for them, reports its chargers'
+	// events and streams and acknowledges their commands
+	// (DelegationService).
 	RoleCSMS Role = "csms"
 	// RoleAdmin may do everything on its sites, including creating and
 	// deleting them.
@@ -166,6 +168,7 @@ const (
 	actAdmin                         // create and delete sites
 	actReportMeter                   // report meter readings to the control loop
 	actSetNeeds                      // set charging needs and priorities
+	actDelegate                      // report charger events, stream and acknowledge commands
 )
 
 func (a action) String() string {
@@ -182,6 +185,8 @@ func (a action) String() string {
 		return "report meter readings"
 	case actSetNeeds:
 		return "set charging needs or priorities"
+	case actDelegate:
+		return "carry delegated charger events and commands"
 	}
 	return "unknown action"
 }
@@ -201,6 +206,8 @@ func roleAllows(r Role, a action) bool {
 		return r == RoleEMS || r == RoleAdmin
 	case actSetNeeds:
 		return r == RoleSiteOwner || r == RoleAdmin
+	case actDelegate:
+		return r == RoleCSMS || r == RoleAdmin
 	}
 	return false
 }
@@ -253,6 +260,9 @@ var methodActions = map[string]action{
 	pb.AllocationService_StreamMeterReadings_FullMethodName:  actReportMeter,
 	pb.AllocationService_SetChargingNeeds_FullMethodName:     actSetNeeds,
 	pb.AllocationService_SetPriority_FullMethodName:          actSetNeeds,
+	pb.DelegationService_ReportChargerEvents_FullMethodName:  actDelegate,
+	pb.DelegationService_StreamCommands_FullMethodName:       actDelegate,
+	pb.DelegationService_AckCommand_FullMethodName:           actDelegate,
 }
 
 const apiPrefix = "/smartcharge.v1."

@@ -9,7 +9,8 @@
 // its services:
 //
 //	srv := apiserver.New(store, &apiserver.Options{Auth: auth, Logger: log,
-//		Allocations: mgr, Loop: mgr}) // mgr: the control loop (*loop.Manager)
+//		Allocations: mgr, Loop: mgr, // mgr: the control loop (*loop.Manager)
+//		Delegation: hub})            // hub: *delegate.Hub, optional
 //	gs := grpc.NewServer(append(srv.ServerOptions(), grpc.Creds(tlsCreds))...)
 //	srv.Register(gs)
 //	err := gs.Serve(lis)
@@ -43,6 +44,13 @@
 //     them they fail with FAILED_PRECONDITION (reason NO_CONTROL_LOOP).
 //     The binding constraint of an EVSE (node and phase) is read from the
 //     loop's reason text ([site.EVSEView.Reason]).
+//   - DelegationService: ReportChargerEvents ("sites/{site}:reportChargerEvents"),
+//     StreamCommands (server stream) and AckCommand, for a CSMS that keeps
+//     its chargers and lets smartcharge manage their load. They sit on
+//     [Options.Delegation] (package delegate's Hub, which is also the
+//     loop's site.ChargerControl for those chargers); without it they fail
+//     with FAILED_PRECONDITION (reason NO_DELEGATION). See
+//     docs/delegation.md.
 //
 // Every change is a [site.Store.UpdateConfig] transaction: the handler
 // checks the etag and applies the change inside it and validates the whole
@@ -76,15 +84,17 @@
 // valid credentials is UNAUTHENTICATED, unless [AuthConfig.InsecureLocal]
 // lets calls without a header in as admin from loopback or a Unix socket.
 //
-//	role        read  config  grid limits                 meter  needs  create/delete site
-//	viewer      yes   -       -                           -      -      -
-//	csms        yes   -       -                           -      -      -
-//	ems         yes   -       source EMS only             yes    -      -
-//	site-owner  yes   yes     source OWNER, GRID_OPERATOR -      yes    -
-//	admin       yes   yes     any source                  yes    yes    yes
+//	role        read  config  grid limits                 meter  needs  delegate  create/delete site
+//	viewer      yes   -       -                           -      -      -         -
+//	csms        yes   -       -                           -      -      yes       -
+//	ems         yes   -       source EMS only             yes    -      -         -
+//	site-owner  yes   yes     source OWNER, GRID_OPERATOR -      yes    -         -
+//	admin       yes   yes     any source                  yes    yes    yes       yes
 //
 // "read" includes allocations and their watch; "meter" is reporting
-// meter readings; "needs" is setting charging needs and priorities.
+// meter readings; "needs" is setting charging needs and priorities;
+// "delegate" is DelegationService: reporting charger events, streaming
+// and acknowledging commands.
 //
 // Other services on the same gRPC server (health, reflection) need a
 // valid token of any role unless listed in [AuthConfig.PublicMethods].

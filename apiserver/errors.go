@@ -37,6 +37,9 @@ const (
 	ReasonInternal           = "INTERNAL"
 	ReasonNoControlLoop      = "NO_CONTROL_LOOP"
 	ReasonLoopUnavailable    = "CONTROL_LOOP_UNAVAILABLE"
+	ReasonNoDelegation       = "NO_DELEGATION"
+	ReasonDelegationDown     = "DELEGATION_UNAVAILABLE"
+	ReasonStreamSuperseded   = "STREAM_SUPERSEDED"
 )
 
 // Sentinel errors of this package.
@@ -51,6 +54,13 @@ var (
 	// ErrLoopUnavailable: the control loop cannot take the call now (it is
 	// stopping, or failed in a way it did not classify); retryable.
 	ErrLoopUnavailable = errors.New("apiserver: control loop unavailable")
+	// ErrNoDelegation: the server runs without a delegation hub
+	// (Options.Delegation is nil).
+	ErrNoDelegation = errors.New("apiserver: no delegation")
+	// ErrDelegationUnavailable: the delegation hub cannot take the call
+	// now (it is closing, or failed in a way it did not classify);
+	// retryable.
+	ErrDelegationUnavailable = errors.New("apiserver: delegation unavailable")
 	// errDryRun aborts a store transaction after computing a dry run.
 	errDryRun = errors.New("apiserver: dry run")
 )
@@ -229,6 +239,15 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 		}}})
 	case errors.Is(err, ErrLoopUnavailable):
 		code, reason = codes.Unavailable, ReasonLoopUnavailable
+	case errors.Is(err, ErrNoDelegation):
+		code, reason = codes.FailedPrecondition, ReasonNoDelegation
+		details = append(details, &errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+			Type: "CONFIG", Subject: "delegation", Description: "the server takes no delegated chargers",
+		}}})
+	case errors.Is(err, ErrDelegationUnavailable):
+		code, reason = codes.Unavailable, ReasonDelegationDown
+	case errors.Is(err, site.ErrSuperseded):
+		code, reason = codes.Aborted, ReasonStreamSuperseded
 	case errors.Is(err, context.Canceled):
 		code, reason = codes.Canceled, ReasonCanceled
 	case errors.Is(err, context.DeadlineExceeded):

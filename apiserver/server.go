@@ -31,6 +31,9 @@ type Options struct {
 	// limits made through the API; nil makes those RPCs fail with
 	// FAILED_PRECONDITION (NO_CONTROL_LOOP) and skips the triggers.
 	Loop site.LoopController
+	// Delegation carries DelegationService (package delegate's Hub); nil
+	// makes its RPCs fail with FAILED_PRECONDITION (NO_DELEGATION).
+	Delegation DelegationHub
 }
 
 var (
@@ -39,6 +42,7 @@ var (
 	_ pb.ChargerServiceServer    = (*chargerService)(nil)
 	_ pb.GridLimitServiceServer  = (*gridLimitService)(nil)
 	_ pb.AllocationServiceServer = (*allocationService)(nil)
+	_ pb.DelegationServiceServer = (*delegationService)(nil)
 )
 
 // Server implements the smartcharge.v1 services on a site.Store.
@@ -49,6 +53,8 @@ type Server struct {
 	auth  *authenticator
 	alloc site.AllocationReader // nil: no control loop
 	loop  site.LoopController   // nil: no control loop
+
+	delegation DelegationHub // nil: no delegation
 }
 
 // New returns a server on store. Invalid token entries (see
@@ -58,7 +64,7 @@ func New(store site.Store, opts *Options) *Server {
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Server{store: store, clock: opts.Clock, log: opts.Logger, alloc: opts.Allocations, loop: opts.Loop}
+	s := &Server{store: store, clock: opts.Clock, log: opts.Logger, alloc: opts.Allocations, loop: opts.Loop, delegation: opts.Delegation}
 	if s.clock == nil {
 		s.clock = site.SystemClock{}
 	}
@@ -88,13 +94,14 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 }
 
 // Register registers SiteService, CircuitService, ChargerService,
-// GridLimitService and AllocationService on gs.
+// GridLimitService, AllocationService and DelegationService on gs.
 func (s *Server) Register(gs *grpc.Server) {
 	pb.RegisterSiteServiceServer(gs, &siteService{Server: s})
 	pb.RegisterCircuitServiceServer(gs, &circuitService{Server: s})
 	pb.RegisterChargerServiceServer(gs, &chargerService{Server: s})
 	pb.RegisterGridLimitServiceServer(gs, &gridLimitService{Server: s})
 	pb.RegisterAllocationServiceServer(gs, &allocationService{Server: s})
+	pb.RegisterDelegationServiceServer(gs, &delegationService{Server: s})
 }
 
 // trigger asks the control loop to recompute a site whose configuration or
