@@ -2,6 +2,7 @@ package site
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -137,3 +138,7 @@ type OutboxStore interface {
 	// LastSeq is the highest Seq the site has handed out (0: none).
 	LastSeq(ctx context.Context, siteID string) (uint64, error)
 }
+
+// ErrSuperseded: a newer command stream of the same site took over; the
+// older one ends with it.
+var ErrSuperseded = errors.New("site: superseded by a newer command stream")
