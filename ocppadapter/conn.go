@@ -39,12 +39,13 @@ type conn struct {
 
 	mu       sync.Mutex
 	pending  *pendingCall
-	bootInfo site.BootInfo // unregistered chargers only
+	bootInfo *site.BootInfo // unregistered chargers that booted only
 
 	// closed is closed when the read loop ends (calls fail fast);
-	// finished when all cleanup is done (a replacing connection waits).
+	// finished is done when all cleanup is done (a replacing connection
+	// waits); a WaitGroup costs less than a channel per connection.
 	closed   chan struct{}
-	finished chan struct{}
+	finished sync.WaitGroup
 
 	capReading atomic.Bool
 	workers    sync.WaitGroup // goroutines bound to the connection
@@ -89,9 +90,9 @@ func newConn(s *Server, ws *websocket.Conn, v Version, identity string, ref site
 		since:    s.cfg.Clock.Now(),
 		slot:     make(chan struct{}, 1),
 		closed:   make(chan struct{}),
-		finished: make(chan struct{}),
 	}
 	c.log = connLogger{c}
+	c.finished.Add(1)
 	return c
 }
 
@@ -105,7 +106,7 @@ func (c *conn) start(ctx context.Context) bool {
 		c.sendClose(websocket.CloseGoingAway, "server shutting down")
 		c.closeNow()
 		close(c.closed)
-		close(c.finished)
+		c.finished.Done()
 		return false
 	}
 	c.log.Info("ocpp charger connected", "remote", c.remote, "known", c.known)
@@ -144,7 +145,7 @@ func (c *conn) run(done func()) {
 
 // finish cleans up after the read loop has ended.
 func (c *conn) finish(err error) {
-	defer close(c.finished)
+	defer c.finished.Done()
 	ctx := c.srv.base
 	close(c.closed)
 	c.mu.Lock()
@@ -616,7 +617,7 @@ func (c *conn) handleUnknown(action string, payload []byte) (any, *CallError) {
 
 func (c *conn) setPendingBoot(b site.BootInfo) {
 	c.mu.Lock()
-	c.bootInfo = b
+	c.bootInfo = &b
 	c.mu.Unlock()
 	c.log.Info("ocpp: unregistered charger booted; held as pending", "vendor", b.Vendor, "model", b.Model, "serial", b.SerialNumber)
 }
@@ -624,7 +625,11 @@ func (c *conn) setPendingBoot(b site.BootInfo) {
 func (c *conn) pendingInfo() PendingCharger {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return PendingCharger{Identity: c.identity, Protocol: c.version.Subprotocol(), Remote: c.remote, Since: c.since, Boot: c.bootInfo}
+	p := PendingCharger{Identity: c.identity, Protocol: c.version.Subprotocol(), Remote: c.remote, Since: c.since}
+	if c.bootInfo != nil {
+		p.Boot = *c.bootInfo
+	}
+	return p
 }
 
 // goBound runs fn in a goroutine that the connection waits for when it

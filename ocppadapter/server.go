@@ -363,7 +363,7 @@ func (s *Server) register(c *conn) bool {
 		s.log.Info("ocpp connection replaced by a new one", "identity", c.identity, "old_remote", old.remote, "new_remote", c.remote)
 		// The old connection is usually dead; do not wait for its close handshake.
 		old.closeNow()
-		<-old.finished
+		old.finished.Wait()
 	}
 }
 
