@@ -55,7 +55,9 @@ func testLogger() *slog.Logger {
 }
 
 // forward is the EventSink handed to the hub before the loop exists.
-type forward struct{ sink atomic.Pointer[site.EventSink] }
+type forward struct {
+	sink atomic.Pointer[site.EventSink]
+}
 
 func (f *forward) Publish(ev site.Event) {
 	if s := f.sink.Load(); s != nil {
