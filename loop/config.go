@@ -60,9 +60,10 @@ type Config struct {
 	// ResumeGrace is how long a car may stay in SuspendedEVSE after a raise
 	// before each step of the resume sequence; default 30s.
 	ResumeGrace time.Duration
-	// FallbackFraction scales the static limits the fallback limits are
+	// FallbackFraction scales the limits in force the fallback limits are
 	// computed against (room for load we do not measure when we are gone);
-	// default 1.
+	// default 1. Every EVSE is counted at least at its fallback, so a
+	// lower fraction leaves more room for dynamic limits above it.
 	FallbackFraction float64
 	// SiteRescan is how often the list of sites is read to start and stop
 	// loops; default 30s.

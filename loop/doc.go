@@ -41,49 +41,78 @@
 //
 // For every change: persist intent, send, persist the answer.
 //
-//  1. compute (scheduler) and record targets and the allocation;
-//  2. write the pending profile to Redis (site.ChargerState.Loop) before
+//  1. compute every EVSE's fallback (package loop/fallback, see Fail-safe);
+//     when one is below what the EVSE is counted at and can be sent, the
+//     run only sends those fallback lowers (steps 3, 4 and 6) and is made
+//     again when they are answered (or time out): the scheduler counts
+//     every EVSE at least at its fallback, so its targets would otherwise
+//     be too low;
+//  2. compute (scheduler, every EVSE.Floor = its fallback as the ledger
+//     counts it) and record targets and the allocation;
+//  3. write the pending profile to Redis (site.ChargerState.Loop) before
 //     sending it; a raise whose intent cannot be written is not sent, a
 //     lower is sent anyway (forgetting a lower only overcounts);
-//  3. send every lower at once;
-//  4. wait for the lowers' answers (or Config.AnswerTimeout, after which
+//  4. send every lower (dynamic or fallback) at once;
+//  5. wait for the lowers' answers (or Config.AnswerTimeout, after which
 //     the charger counts at the higher of old and new limit);
-//  5. send each raise that passes the ledger check, one after another,
-//     each counted as pending before the next is checked;
-//  6. write what was accepted (or refused, or timed out).
+//  6. send each raise that passes the ledger check, one after another,
+//     each counted as pending before the next is checked (an EVSE's
+//     fallback raise after its dynamic change);
+//  7. write what was accepted (or refused, or timed out).
 //
 // # Safety argument
 //
-// The ledger (package loop/ledger) counts every EVSE at the most it may
-// draw now: the profile it accepted (Tx of the running transaction, else
-// dynamic TxDefault, while their lease lasts, else its fallback, else its
-// maximum), raised to every pending profile, to its fallback when offline,
-// and to its maximum when non-compliant. A profile that lowers can only
-// lower what an EVSE may draw, so lowers need no check. A raise is sent
-// only when the ledger with the raise counted fits every limit on the
-// EVSE's path (phase and power, external limits applied, measured other
-// load included), and it is counted before being sent. So every send keeps
-// "accepted + pending + offline and non-compliant at what they may draw"
-// within every limit, at every moment — unless something outside us
-// changed first (a lower grid limit, more other load), in which case no
-// raise goes out on that path until lowers have brought it back.
-// Timed-out EVSEs are given to the scheduler as uncontrollable at what
-// they are counted at, so the others are planned around them; they are
-// asked again for no more than they had. After a restart (also kill -9)
-// pending profiles from Redis are counted as timed out, accepted ones as
-// accepted: nothing unchanged is sent again, nothing is under-counted.
+// Fallbacks are in the base on all wired phases before anything is
+// allocated and a car adds exactly what its limit puts above that floor,
+// so every mix of leased and fallen-back chargers fits. The ledger counts
+// the same and sends a raise only if everything still fits.
 //
-// Fail-safe: every EVSE first gets a fallback (TxDefault at stack level 0,
-// no duration) computed by package loop/fallback so that the fallbacks of
-// any set of chargers fit every static limit; dynamic profiles go at
-// Config.StackLevel with a lease (Config.Lease, renewed Config.RenewBefore
-// ahead), so a charger that loses us returns to its fallback.
+// In detail: when we go away, each charger keeps its dynamic profile
+// until its lease ends and then returns to its fallback, charger by
+// charger in any order; so at any moment an EVSE draws at most
+// max(dynamic limit until its lease ends, fallback). The ledger (package
+// loop/ledger) counts every EVSE at exactly that at all times, online or
+// not: the highest of its fallback (accepted, raised to any pending one;
+// its maximum before one was accepted), every accepted Tx/TxDefault
+// profile whose lease still runs and every pending profile (the charger
+// may have applied it); at its maximum when non-compliant. The scheduler
+// gets that fallback as EVSE.Floor and keeps every limit with every EVSE
+// at max(limit, floor). A profile that lowers cannot raise what an EVSE is
+// counted at, so lowers need no check. A raise (dynamic or fallback) is
+// sent only when the ledger with the raise counted fits every limit on
+// the EVSE's path (phase and power, external limits applied, measured
+// other load included), and it is counted before being sent. So every send
+// keeps the sum of what the chargers may draw without us within every
+// limit, in any mix of leased and fallen-back chargers, at every moment —
+// unless something outside us changed first (a lower grid limit, more
+// other load), in which case no raise goes out on that path until lowers
+// have brought it back. Timed-out EVSEs are given to the scheduler as
+// uncontrollable at what they are counted at, so the others are planned
+// around them; they are asked again for no more than they had. After a
+// restart (also kill -9) pending profiles from Redis are counted as timed
+// out, accepted ones as accepted: nothing unchanged is sent again,
+// nothing is under-counted.
 //
-// Known limit of the fail-safe: during the lease after we go away, some
-// chargers may already run at their fallback while others still run at a
-// dynamic limit above theirs; fallbacks plus those dynamic limits can
-// exceed a limit for up to one lease. Lower Config.FallbackFraction or the
-// lease to shrink that window.
+// # Fail-safe
+//
+// Every EVSE holds a fallback (TxDefault at stack level 0, no duration);
+// dynamic profiles go at Config.StackLevel with a lease (Config.Lease,
+// renewed Config.RenewBefore ahead), so a charger that loses us returns to
+// its fallback. A fallback is capacity taken from the dynamic allocation
+// (it is counted whatever the dynamic limit), so fallbacks go only to
+// EVSEs with a car: their fair share (progressive filling) of the limits
+// in force (grid limit at now, temporary ones included; circuit fuses;
+// external limits), scaled by Config.FallbackFraction, less the
+// scheduler's safety margin and the measured other load (PV counted as
+// 0), every EVSE on all its wired phases, offline and uncontrollable EVSEs
+// as fixed load. A share below the car's minimum is 0. An EVSE without a
+// car gets 0: a car that arrives while we are gone does not charge until
+// we are back (the price of giving the cars that are there their full
+// share now). Lowers are sent at once; a raise smaller than 1 A is not sent
+// (other load moves all the time); a raise goes through the ledger like
+// any other and may wait behind the EVSE's dynamic lower that makes room
+// for it. When we are gone, load we do not measure may grow: lower
+// FallbackFraction to leave room for it.
 //
 // # Rejections, silence, quirks, resume
 //

@@ -155,6 +155,11 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 	// "paused just now" and held newly started cars off for the dwell
 	// time. The draw is corrected for that lag in liftHeldDraw.)
 	se.PrevLimit = amps(ls.Target)
+	// Floor: what the EVSE returns to when its leases run out (its
+	// fallback; its maximum while it has none): the scheduler counts it at
+	// max(limit, floor), as the ledger does, so any mix of chargers on
+	// their new limits and chargers back on their fallbacks fits.
+	se.Floor = amps(entry.Fallback())
 	if se.CarPhases != 0 {
 		se.CarPhases &= se.Wiring
 	}
@@ -323,53 +328,78 @@ func (b *built) otherLoad(l *siteLoop) {
 	}
 }
 
-// fallbacks computes every EVSE's fallback limit against the static limits:
-// the grid connection and open-ended grid limits, circuit fuses, scaled by
-// FallbackFraction, without other load (unknown when we are gone), every
-// EVSE on all its wired phases.
+// fallbackBand: a computed fallback above the accepted one by less than
+// this is not sent (lowers always are): other load moves a little all the
+// time, and a fallback kept below what was computed is still safe.
+const fallbackBand site.Amps = 1
+
+// fallbacks computes every EVSE's fallback limit. The scheduler and the
+// ledger count every EVSE at least at its accepted fallback whatever its
+// dynamic limit (a charger returns to it when its lease runs out), so a
+// fallback is capacity taken from the dynamic allocation: fallbacks go to
+// the EVSEs that have a car (their fair share, progressive filling), an
+// EVSE without a car gets 0 (a car arriving while we are gone waits for
+// us). They are computed against the limits in force (the grid limit at
+// now, temporary ones included; circuit fuses; external limits on
+// chargers), scaled by FallbackFraction, less the scheduler's safety
+// margin and the measured other load, every EVSE on all its wired phases;
+// offline and uncontrollable EVSEs (whose fallbacks we cannot change now)
+// count as fixed load at what they are counted at. A fallback that would
+// rise by less than fallbackBand keeps its accepted value (lower, so still
+// safe). Lowers are sent at once, raises only through the ledger's check
+// (so whatever these targets, the ledger keeps every mix of dynamic limits
+// and fallbacks within every limit).
 func (l *siteLoop) fallbacks(b *built) {
 	frac := l.m.cfg.FallbackFraction
+	margin := float64(l.m.cfg.Scheduler.SafetyMargin)
+	v := float64(b.tree.Voltage)
 	t := ledger.Tree{Voltage: b.tree.Voltage, Nodes: make([]ledger.Node, len(b.tree.Nodes))}
-	static := l.conf.Site.GridLimit
-	power := l.conf.Site.GridPowerLimit
-	for _, g := range l.conf.Limits {
-		if !g.End.IsZero() || !g.Active(b.now) {
-			continue
-		}
+	for i, n := range b.tree.Nodes {
+		ln := ledger.Node{ID: n.ID, Parent: n.Parent, OtherLoad: n.OtherLoad}
 		for p := range 3 {
-			if g.Limit[p] > 0 {
-				static[p] = min(static[p], g.Limit[p])
-			}
-		}
-		if g.PowerLimit > 0 && (power == 0 || g.PowerLimit < power) {
-			power = g.PowerLimit
-		}
-	}
-	for i, n := range b.in.Nodes {
-		ln := ledger.Node{ID: n.ID, Parent: n.Parent}
-		switch {
-		case i == 0:
-			ln.Limit, ln.PowerLimit = static, power
-		default:
-			for p := range 3 {
-				ln.Limit[p] = site.Amps(n.Limit[p])
-			}
-			ln.PowerLimit = site.Watts(n.PowerLimit)
-		}
-		for p := range 3 {
+			ln.Limit[p] = n.Limit[p]
 			if !math.IsInf(float64(ln.Limit[p]), 1) {
-				ln.Limit[p] = site.Amps(float64(ln.Limit[p]) * frac)
+				ln.Limit[p] = site.Amps(max(0, float64(ln.Limit[p])*frac-margin))
 			}
+			ln.OtherLoad[p] = max(0, ln.OtherLoad[p])
 		}
-		ln.PowerLimit = site.Watts(float64(ln.PowerLimit) * frac)
+		if n.PowerLimit > 0 {
+			// 0 means none: a power limit eaten by the margins is a tiny one.
+			ln.PowerLimit = site.Watts(max(1e-9, float64(n.PowerLimit)*frac-3*margin*v))
+		}
 		t.Nodes[i] = ln
 	}
 	evs := make([]fallback.EVSE, len(b.evs))
+	fixed := make([]bool, len(b.evs))
 	for i, ref := range b.evs {
-		evs[i] = fallback.EVSE{Node: b.in.EVSEs[i].Node, Phases: ref.gridSet(wiring(ref.cfg)),
-			Max: ref.cfg.MaxCurrent, Min: ref.cfg.EffectiveMinCurrent()}
+		wired := ref.gridSet(wiring(ref.cfg))
+		// Below the car's minimum (where it reported one) a share is 0.
+		minA := max(ref.cfg.EffectiveMinCurrent(), site.Amps(b.in.EVSEs[i].CarMinCurrent))
+		evs[i] = fallback.EVSE{Node: b.in.EVSEs[i].Node, Phases: wired, Max: ref.cfg.MaxCurrent, Min: minA}
+		switch b.in.EVSEs[i].State {
+		case scheduler.StateCharging, scheduler.StateSuspended:
+			continue
+		case scheduler.StateOffline, scheduler.StateUncontrollable:
+			fixed[i] = true
+			a := b.entries[i].CountedAt(b.now)
+			for n := evs[i].Node; n >= 0; n = t.Nodes[n].Parent {
+				for p := range 3 {
+					if wired.Has(p) {
+						t.Nodes[n].OtherLoad[p] += a
+					}
+				}
+			}
+		}
+		evs[i].Max = 0 // no car: 0
 	}
 	for i, a := range fallback.Limits(&t, evs) {
+		acc := b.evs[i].ls().Fallback.Accepted
+		switch {
+		case fixed[i] && acc != nil:
+			a = acc.Limit // cannot be changed now; unchanged when it answers again
+		case acc != nil && a >= acc.Limit && a < acc.Limit+fallbackBand:
+			a = acc.Limit
+		}
 		b.evs[i].rt().fallback = a
 	}
 }

@@ -68,8 +68,10 @@ func TestStartupSendsFallbackThenDynamic(t *testing.T) {
 	for i, c := range calls {
 		r := c.Req
 		if i < 2 { // fallbacks first: TxDefault, lowest stack level, no duration
-			if r.Purpose != site.PurposeTxDefault || r.StackLevel != 0 || r.Duration != 0 || !near1(r.Periods[0].Limit, 16) {
-				t.Errorf("call %d: want fallback 16 A, got %+v", i, r)
+			// Each car's fair share of the grid limit less the safety
+			// margin: (32 - 0.5) / 2.
+			if r.Purpose != site.PurposeTxDefault || r.StackLevel != 0 || r.Duration != 0 || !near1(r.Periods[0].Limit, 15.7) {
+				t.Errorf("call %d: want fallback 15.7 A, got %+v", i, r)
 			}
 			continue
 		}
@@ -97,22 +99,30 @@ func TestLowersBeforeRaises(t *testing.T) {
 	// The car on cp2 leaves: cp2 goes to 0 (a lower), cp1 may take the room (a raise).
 	h.run(site.TransactionStopped{EventHeader: h.hdr("cp2"), Transaction: site.Transaction{ID: "tx-cp2", EVSE: 1}},
 		site.EVSEStatusChanged{EventHeader: h.hdr("cp2"), EVSE: 1, Status: site.StatusAvailable})
+	// Without a car cp2's fallback goes to 0: that lower goes first, alone.
 	calls := h.ctrl.since(mark)
-	if len(calls) != 1 || calls[0].Ref.ChargerID != "cp2" || calls[0].Req.Periods[0].Limit != 0 {
-		t.Fatalf("want only the lower of cp2 while it is unanswered, got %+v", calls)
+	if len(calls) != 1 || calls[0].Ref.ChargerID != "cp2" || calls[0].Req.StackLevel != 0 || calls[0].Req.Periods[0].Limit != 0 {
+		t.Fatalf("want only the fallback lower of cp2 while it is unanswered, got %+v", calls)
 	}
 	// Its transaction ended, so its Tx profile is gone: it is at its
 	// fallback until the 0 is accepted.
-	if v := h.evseView("cp2"); !v.Pending || !near1(float64(v.CountedAt), 16) {
+	if v := h.evseView("cp2"); !v.Pending || !near1(float64(v.CountedAt), 15.7) {
 		t.Errorf("cp2 while pending: %+v", v)
 	}
 	h.checkLedger()
 	h.ctrl.setPolicy("cp2", always(accept))
 	h.ctrl.releaseLate()
 	h.settle()
-	calls = h.ctrl.since(mark)
-	if len(calls) != 2 || calls[1].Ref.ChargerID != "cp1" || !near1(calls[1].Req.Periods[0].Limit, 31.5) {
-		t.Fatalf("after the lower was accepted, want the raise of cp1 to 31.5 A; got %+v", calls)
+	// Then cp2's dynamic 0 (a lower), and only after its answer cp1's
+	// raises: its dynamic limit, then its fallback (its fair share now).
+	calls = h.ctrl.since(mark)[1:]
+	if len(calls) != 3 || calls[0].Ref.ChargerID != "cp2" || calls[0].Req.Periods[0].Limit != 0 {
+		t.Fatalf("after the fallback lower, want cp2's dynamic 0 then cp1's raises; got %+v", calls)
+	}
+	for i, lvl := range []int{1, 0} {
+		if c := calls[1+i]; c.Ref.ChargerID != "cp1" || c.Req.StackLevel != lvl || !near1(c.Req.Periods[0].Limit, 31.5) {
+			t.Fatalf("after the lowers were accepted, want cp1 raised to 31.5 A (dynamic, then fallback); got %+v", calls)
+		}
 	}
 	h.checkLedger()
 }
@@ -123,13 +133,14 @@ func TestGridLimitLowered(t *testing.T) {
 	h.run(append(h.plugIn("cp1", caps16, acme), h.plugIn("cp2", caps16, acme)...)...)
 	mark := h.ctrl.mark()
 	h.setGridLimit(20)
-	// The owner's limit is open-ended: fallbacks are lowered too.
+	// Fallbacks follow the limit in force (less the safety margin) and
+	// are lowered first, so the dynamic limits are computed on them.
 	for _, ch := range []string{"cp1", "cp2"} {
 		if got := limitsOf(h.ctrl.since(mark), ch, true); len(got) != 1 || !near1(got[0], 9.7) {
 			t.Errorf("%s dynamic limits %v, want one lower to 9.7 A", ch, got)
 		}
-		if got := limitsOf(h.ctrl.since(mark), ch, false); len(got) != 2 || !near1(got[0], 10) {
-			t.Errorf("%s limits %v, want the fallback lowered to 10 A first", ch, got)
+		if got := limitsOf(h.ctrl.since(mark), ch, false); len(got) != 2 || !near1(got[0], 9.7) {
+			t.Errorf("%s limits %v, want the fallback lowered to 9.7 A first", ch, got)
 		}
 	}
 	h.checkLedger()
@@ -157,12 +168,12 @@ func TestTimeoutCountsHigher(t *testing.T) {
 	h.run(site.TransactionStopped{EventHeader: h.hdr("cp2"), Transaction: site.Transaction{ID: "tx-cp2", EVSE: 1}},
 		site.EVSEStatusChanged{EventHeader: h.hdr("cp2"), EVSE: 1, Status: site.StatusAvailable})
 	v := h.evseView("cp2")
-	if !near1(float64(v.CountedAt), 16) || v.State != "uncontrollable" {
-		t.Fatalf("cp2 after a timeout: %+v (want counted at its fallback 16 A)", v)
+	if !near1(float64(v.CountedAt), 15.7) || v.State != "uncontrollable" {
+		t.Fatalf("cp2 after a timeout: %+v (want counted at its fallback 15.7 A)", v)
 	}
 	for _, a := range limitsOf(h.ctrl.since(mark), "cp1", true) {
-		if a > 15.7+1e-9 {
-			t.Fatalf("cp1 raised to %v while cp2 may still draw 16 A", a)
+		if a > 32-0.5-15.7+1e-9 { // the grid limit less the margin and cp2
+			t.Fatalf("cp1 raised to %v while cp2 may still draw 15.7 A", a)
 		}
 	}
 	h.checkLedger()
@@ -295,7 +306,9 @@ func TestIgnoringChargerDetected(t *testing.T) {
 }
 
 // Offline chargers are counted at their fallback (at least), one whose
-// fallback was never accepted at its maximum.
+// fallback was never accepted at its maximum. Fallbacks are the fair share
+// of the EVSEs with a car, with cp3 (never seen) counted at its maximum:
+// (63 - 0.5 - 32) / 2.
 func TestOfflineCountedAtFallback(t *testing.T) {
 	h := newHarness(t, depot(63, 3), nil)
 	h.run(append(h.plugIn("cp1", caps16, acme), h.plugIn("cp2", caps16, acme)...)...)
@@ -306,12 +319,12 @@ func TestOfflineCountedAtFallback(t *testing.T) {
 	h.checkLedger()
 	h.run(site.ChargerDisconnected{EventHeader: h.hdr("cp2")})
 	v := h.evseView("cp2")
-	if v.State != "offline" || !near1(float64(v.CountedAt), 21) {
-		t.Fatalf("cp2 offline: %+v (want counted at its fallback 21 A)", v)
+	if v.State != "offline" || !near1(float64(v.CountedAt), 15.2) {
+		t.Fatalf("cp2 offline: %+v (want counted at its fallback 15.2 A)", v)
 	}
 	h.checkLedger()
 	h.advance(11 * time.Minute) // its lease ends: still its fallback
-	if v := h.evseView("cp2"); !near1(float64(v.CountedAt), 21) {
+	if v := h.evseView("cp2"); !near1(float64(v.CountedAt), 15.2) {
 		t.Fatalf("cp2 after its lease: %+v", v)
 	}
 	h.checkLedger()
@@ -359,8 +372,8 @@ func TestRestartWithCommandInFlight(t *testing.T) {
 	h.stopManager()
 	h.start()
 	v := h.evseView("cp2")
-	if !near1(float64(v.CountedAt), 16) || !v.Pending {
-		t.Fatalf("cp2 after restart: %+v, want its 0 pending and counted at its fallback 16 A", v)
+	if !near1(float64(v.CountedAt), 15.7) || !v.Pending {
+		t.Fatalf("cp2 after restart: %+v, want its 0 pending and counted at its fallback 15.7 A", v)
 	}
 	h.checkLedger()
 	h.ctrl.setPolicy("cp2", always(accept))

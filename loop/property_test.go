@@ -54,6 +54,64 @@ func (tr *truth) eval(charger string, profiles map[int]site.LimitRequest, now ti
 	return best
 }
 
+// worst is the most a charger may draw if we went away now and its leases
+// ran out in any order: the highest of its fallback (the stack-level-0
+// profile; its maximum without one) and every dynamic profile whose lease
+// has not ended (a Tx profile only for the running transaction).
+func (tr *truth) worst(charger string, profiles map[int]site.LimitRequest, now time.Time) site.Amps {
+	if tr.h.ctrl.get(charger).ignores {
+		return 32
+	}
+	w, fb := site.Amps(0), false
+	for _, req := range profiles {
+		a := min(site.Amps(req.Periods[0].Limit), 32)
+		switch {
+		case req.StackLevel == 0:
+			fb = true
+		case !req.Start.IsZero() && req.Duration > 0 && !now.Before(req.Start.Add(req.Duration)):
+			continue // lease over
+		case req.Purpose == site.PurposeTx && (tr.txs[charger] == "" || req.TransactionID != tr.txs[charger]):
+			continue
+		}
+		w = max(w, a)
+	}
+	if !fb {
+		w = 32
+	}
+	if p, ok := tr.parks[charger]; ok {
+		w = max(w, p)
+	}
+	return w
+}
+
+// checkWorst: a command that raises what a charger may draw without us
+// must keep the sum of every charger's worst case within the limits: every
+// mix of chargers still on a dynamic limit and chargers back on their
+// fallbacks fits.
+func (tr *truth) checkWorst(ref site.ChargerRef, req site.LimitRequest) {
+	now := tr.h.clk.Now()
+	profiles := tr.h.ctrl.get(ref.ChargerID).profiles[1]
+	before := tr.worst(ref.ChargerID, profiles, now)
+	with := map[int]site.LimitRequest{}
+	for id, r := range profiles {
+		with[id] = r
+	}
+	with[req.ProfileID] = req
+	after := tr.worst(ref.ChargerID, with, now)
+	if after <= before+1e-9 {
+		return
+	}
+	sum := after
+	for _, ch := range tr.conf.Chargers {
+		if ch.ID != ref.ChargerID {
+			sum += tr.worst(ch.ID, tr.h.ctrl.get(ch.ID).profiles[1], now)
+		}
+	}
+	if lim := min(tr.grid, 63); sum > lim+1e-6 && tr.err == nil {
+		tr.err = fmt.Errorf("raise of %s's worst case to %.1f A makes %.1f A > %.1f A without us (request %+v)", ref.ChargerID, after, sum, lim, req)
+	}
+}
+
 // check is called by the fake control (under its lock) on every SetLimit:
 // a command that raises what an EVSE may draw must keep the grid and the
 // circuit within their limits with every charger at what it applies.
@@ -90,8 +148,9 @@ func (tr *truth) check(ref site.ChargerRef, req site.LimitRequest) {
 
 // TestLedgerPropertyRandomSequences drives the loop with random events,
 // answers, timeouts and limit changes; no raise it sends ever lets what
-// the chargers really apply exceed a limit, and at rest its ledger fits
-// every limit.
+// the chargers really apply exceed a limit, nor what they may draw if we
+// went away (any mix of leases run out and fallbacks), and at rest its
+// ledger fits every limit.
 func TestLedgerPropertyRandomSequences(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		const n = 3
@@ -102,6 +161,7 @@ func TestLedgerPropertyRandomSequences(t *testing.T) {
 		h.ctrl.mu.Lock()
 		h.ctrl.onSet = func(ref site.ChargerRef, req site.LimitRequest, a answer) {
 			tr.check(ref, req)
+			tr.checkWorst(ref, req)
 			if a == late {
 				tr.parks[ref.ChargerID] = max(tr.parks[ref.ChargerID], site.Amps(req.Periods[0].Limit))
 			}

@@ -32,6 +32,22 @@ func (l *siteLoop) reconcile(ctx context.Context) {
 	now := clk.Now()
 	b := l.build(now)
 	l.fallbacks(b)
+	if l.fallbackLowersDue(b) {
+		// The scheduler counts every EVSE at least at its fallback as the
+		// ledger does (EVSE.Floor): with a fallback about to be lowered
+		// its targets would be too low, pausing cars that the dwell time
+		// then holds off. So the fallback lowers go first, alone, and the
+		// run is made again when they are answered.
+		if !l.fbRerun {
+			l.fbRerun, l.fbTrigger = true, trigger
+		}
+		l.log.Debug("fallback lowers first", "trigger", trigger)
+		l.dispatch(ctx)
+		return
+	}
+	if l.fbRerun {
+		trigger, l.fbRerun = l.fbTrigger, false
+	}
 	alloc, err := scheduler.Allocate(b.in)
 	if err != nil {
 		l.log.Error("scheduler refused the input (a bug in the loop)", "err", err)
@@ -92,19 +108,68 @@ func (l *siteLoop) want(t time.Time) {
 
 func (l *siteLoop) nextDeadline() time.Time { return l.wantAt }
 
+// fallbackLowersDue reports whether a run must send fallback lowers before
+// the scheduler runs: an EVSE whose computed fallback is below what the
+// ledger counts it at, which can be sent now or waits only for an answer
+// due within the answer timeout, or a fallback lower not yet answered.
+// EVSEs whose lower cannot go now (offline, uncontrollable, refusing
+// every form, a fallback already pending: asked again per answer
+// timeout) do not hold the run.
+func (l *siteLoop) fallbackLowersDue(b *built) bool {
+	for i, ref := range b.evs {
+		c, rt, ls := ref.c, ref.rt(), ref.ls()
+		if cmd := rt.inflight; cmd != nil {
+			if cmd.timedOut {
+				continue
+			}
+			if cmd.kind == kindFallback && !cmd.raise {
+				return true
+			}
+		}
+		if !c.st.Connected || c.st.Loop.NonCompliant || rt.fbGaveUp || len(ls.Fallback.Pending) > 0 {
+			continue
+		}
+		switch b.in.EVSEs[i].State {
+		case scheduler.StateOffline, scheduler.StateUncontrollable:
+			continue
+		}
+		if rt.fallback < b.entries[i].Fallback()-near {
+			return true
+		}
+	}
+	return false
+}
+
+// fallbackLowerInFlight reports whether a fallback lower waits for its
+// answer (not yet timed out).
+func (l *siteLoop) fallbackLowerInFlight() bool {
+	for _, c := range l.chargers {
+		for _, rt := range c.evses {
+			if cmd := rt.inflight; cmd != nil && cmd.kind == kindFallback && !cmd.raise && !cmd.timedOut {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // plan is a command the dispatcher decided on.
 type plan struct {
 	i      int
 	ref    evseRef
 	cmd    *command
 	exempt bool // from the rate limit (renewals, resume)
+	// up: a dynamic change that raises what the charger applies now.
+	// cmd.raise (the ledger's count rises) implies up; not the other way
+	// round when the EVSE is counted at a higher fallback.
+	up bool
 }
 
 // dispatch compares what every EVSE should have with what its charger
 // accepted and sends the differences: lowers at once, raises only when no
 // lower is outstanding and the ledger with the raise fits every limit.
 func (l *siteLoop) dispatch(ctx context.Context) {
-	if !l.loaded || l.lastAlloc == nil {
+	if !l.loaded || (l.lastAlloc == nil && !l.fbRerun) {
 		return
 	}
 	now := l.m.cfg.Clock.Now()
@@ -133,9 +198,13 @@ func (l *siteLoop) dispatch(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		if p.cmd.raise {
+		switch {
+		case p.cmd.raise:
 			raises = append(raises, p)
-		} else {
+		case p.up && !p.exempt && l.rateLimited(p.ref.ls(), now):
+			// Within what the EVSE is counted at, so no ledger check,
+			// but still a raise for the car: the rate limit holds it.
+		default:
 			lowers = append(lowers, p)
 		}
 	}
@@ -148,8 +217,7 @@ func (l *siteLoop) dispatch(ctx context.Context) {
 	var ok []plan
 	for _, p := range raises {
 		ls := p.ref.ls()
-		if !p.exempt && now.Sub(ls.LastChange) < l.m.cfg.MinRaiseInterval {
-			l.want(ls.LastChange.Add(l.m.cfg.MinRaiseInterval))
+		if !p.exempt && l.rateLimited(ls, now) {
 			continue
 		}
 		if err := ledger.CanRaise(&b.tree, b.entries, p.i, p.cmd.rec.Limit, now); err != nil {
@@ -166,6 +234,29 @@ func (l *siteLoop) dispatch(ctx context.Context) {
 	l.publishView(ctx, b)
 }
 
+// lowestFallback is the lowest fallback an EVSE may have applied: the
+// accepted one (its maximum before one was accepted) or a pending one.
+func lowestFallback(ls *site.EVSELoopState, maxA site.Amps) site.Amps {
+	low := maxA
+	if a := ls.Fallback.Accepted; a != nil {
+		low = min(low, a.Limit)
+	}
+	for _, p := range ls.Fallback.Pending {
+		low = min(low, p.Limit)
+	}
+	return low
+}
+
+// rateLimited reports whether a raise of an EVSE's limit must wait for
+// MinRaiseInterval since its last change, and asks to run again then.
+func (l *siteLoop) rateLimited(ls *site.EVSELoopState, now time.Time) bool {
+	if now.Sub(ls.LastChange) < l.m.cfg.MinRaiseInterval {
+		l.want(ls.LastChange.Add(l.m.cfg.MinRaiseInterval))
+		return true
+	}
+	return false
+}
+
 // decide returns the command EVSE i needs, if any.
 func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bool) {
 	c, rt, ls, e := ref.c, ref.rt(), ref.ls(), &b.entries[i]
@@ -173,15 +264,27 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 		return plan{}, false
 	}
 	// The fallback first: until it is accepted the EVSE counts at its
-	// maximum whenever it has no dynamic profile.
+	// maximum. A fallback raise on an EVSE that has one waits for its
+	// dynamic change (often the lower that makes room for it).
 	if !rt.fbGaveUp && (ls.Fallback.Accepted == nil || !same(ls.Fallback.Accepted.Limit, rt.fallback) ||
 		len(ls.Fallback.Pending) > 0 || rt.resendFb) {
+		if ls.Fallback.Accepted != nil && !rt.resendFb && len(ls.Fallback.Pending) == 0 && rt.fallback > e.Fallback()+near {
+			if p, ok := l.decideDynamic(b, i, ref, now); ok {
+				return p, true
+			}
+		}
+		fb := rt.fallback
 		if n := len(ls.Fallback.Pending); n > 0 {
 			// Unanswered: ask again at most once per answer timeout.
+			// Meanwhile it counts at the higher of both, and the dynamic
+			// limit is not held up by it.
 			if next := ls.Fallback.Pending[n-1].Sent.Add(l.m.cfg.AnswerTimeout); now.Before(next) {
 				l.want(next)
-				return plan{}, false
+				return l.decideDynamic(b, i, ref, now)
 			}
+			// It may have applied the unanswered one: asked again for no
+			// more (a raise goes the normal way once it answers).
+			fb = min(fb, ls.Fallback.Pending[n-1].Limit)
 		}
 		forms := l.fbForms(c)
 		if rt.fbFormIdx >= len(forms) {
@@ -189,9 +292,21 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 			return plan{}, false
 		}
 		rt.resendFb = false
-		cmd := l.newCommand(ref, kindFallback, forms[rt.fbFormIdx], rt.fallback, now)
-		cmd.raise = rt.fallback > e.Fallback()+near
+		cmd := l.newCommand(ref, kindFallback, forms[rt.fbFormIdx], fb, now)
+		// A raise of the lowest fallback it may have, checked by the
+		// ledger (counted at the highest).
+		cmd.raise = fb > lowestFallback(ls, e.Max)+near
 		return plan{i: i, ref: ref, cmd: cmd, exempt: true}, true
+	}
+	return l.decideDynamic(b, i, ref, now)
+}
+
+// decideDynamic returns the dynamic profile EVSE i needs, if any. While a
+// run waits for fallback lowers (fbRerun) the targets are stale: nothing.
+func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time) (plan, bool) {
+	c, rt, ls, e := ref.c, ref.rt(), ref.ls(), &b.entries[i]
+	if l.fbRerun {
+		return plan{}, false
 	}
 	var target site.Amps
 	switch b.in.EVSEs[i].State {
@@ -252,13 +367,14 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 	cmd := l.newCommand(ref, kindDynamic, forms[rt.formIdx], target, now)
 	cmd.raise = target > e.CountedAt(now)+near
 	cmd.trigger = rt.trigger
+	up := cmd.raise || target > e.Applied(now)+near
 	// Renewals, resume steps and other forms of a refused change are not
 	// new changes: the rate limit does not hold them.
 	exempt := (has && same(dyn, target)) || rt.resumeRaise || rt.formIdx > 0
-	if cmd.raise {
+	if up {
 		rt.resumeRaise = false
 	}
-	return plan{i: i, ref: ref, cmd: cmd, exempt: exempt}, true
+	return plan{i: i, ref: ref, cmd: cmd, exempt: exempt, up: up}, true
 }
 
 // leaseEnd is when the dynamic profile in force ends.
@@ -381,6 +497,7 @@ func (l *siteLoop) handle(ctx context.Context, r cmdResult) {
 	case r.err == nil && r.res.Status == site.CommandAccepted:
 		rec := cmd.rec
 		rec.Answered, rec.TimedOut = now, false
+		prevFb := s.Accepted
 		s.Accepted = &rec
 		out := s.Pending[:0]
 		for _, p := range s.Pending {
@@ -399,9 +516,24 @@ func (l *siteLoop) handle(ctx context.Context, r cmdResult) {
 				rt.trigger = time.Time{}
 			}
 		}
+		if cmd.kind == kindFallback && !l.fbRerun && (prevFb == nil || rec.Limit < prevFb.Limit-near) {
+			// A lower outside a fallback-first run (a re-send): it made
+			// room the last run did not see.
+			l.markDirty("fallback")
+		}
 		if cmd.kind == kindDynamic {
 			if rt.formIdx > 0 {
 				l.learnForm(ctx, c, cmd.form)
+				// The list of forms puts what was learnt first: keep
+				// pointing at the form that worked, or a later change
+				// would go out in a refused form (and a TxDefault sent
+				// under an accepted Tx profile never takes effect).
+				for i, f := range l.dynForms(c, c.txID(cmd.evse) != "") {
+					if f == cmd.form {
+						rt.formIdx = i
+						break
+					}
+				}
 			}
 			if rt.forceZero && cmd.rec.Limit == 0 {
 				rt.forceZero, rt.resumeRaise = false, true
@@ -524,7 +656,9 @@ func (l *siteLoop) checkDraw(ctx context.Context, c *charger, evse int) {
 	}
 	now := l.m.cfg.Clock.Now()
 	e := ledger.Entry{Max: cfg.MaxCurrent, Online: c.st.Connected, TxID: c.txID(evse), Slots: c.loopEVSE(evse)}
-	limit := e.CountedAt(now)
+	// What it may apply now, not what it is counted at (its fallback
+	// may be higher than its dynamic limit).
+	limit := e.MayApply(now)
 	drawn := max(s.Current[0], s.Current[1], s.Current[2])
 	rt := c.rt(evse)
 	if drawn <= limit+l.m.cfg.Tolerance {

@@ -46,6 +46,11 @@ type siteLoop struct {
 	lastTrigger string
 	// wantAt is the earliest time the dispatcher asked to run again.
 	wantAt time.Time
+	// fbRerun: the last run only sent fallback lowers (see
+	// fallbackLowersDue); it is made again, with fbTrigger, once they are
+	// answered.
+	fbRerun   bool
+	fbTrigger string
 
 	view     atomic.Pointer[site.AllocationView]
 	watchMu  sync.Mutex
@@ -151,7 +156,11 @@ func (l *siteLoop) run(ctx context.Context) {
 		case r := <-l.results:
 			l.inflight--
 			l.handle(ctx, r)
-			if l.loaded {
+			switch {
+			case !l.loaded:
+			case l.fbRerun && !l.fallbackLowerInFlight():
+				l.reconcile(ctx)
+			default:
 				l.dispatch(ctx)
 			}
 		case f := <-l.calls:

@@ -84,7 +84,7 @@ func (l *siteLoop) publishView(ctx context.Context, b *built) {
 		v.EVSEs = append(v.EVSEs, site.EVSEView{
 			ChargerID: ref.c.ref.ChargerID, EVSE: ref.id(), State: b.in.EVSEs[i].State.String(),
 			Limit: site.Amps(r.Limit), Phases: r.Phases.Count(), Reason: reason.String(), ReasonCode: reasonWords[r.Reason.Code],
-			Accepted: e.Applied(now), Pending: len(ls.TxDefault.Pending)+len(ls.Tx.Pending) > 0, CountedAt: e.CountedAt(now),
+			Accepted: e.Applied(now), Pending: len(ls.Fallback.Pending)+len(ls.TxDefault.Pending)+len(ls.Tx.Pending) > 0, CountedAt: e.CountedAt(now),
 			Drawn: drawn, NonCompliant: ref.c.st.Loop.NonCompliant, ResumeFailed: ls.ResumeFailed,
 		})
 	}

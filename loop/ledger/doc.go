@@ -9,16 +9,22 @@
 //
 // # Counting
 //
-// [Entry.CountedAt] is
+// [Entry.CountedAt] is what the EVSE may draw from now on if we went away
+// now:
 //   - the EVSE's maximum when the charger is non-compliant;
-//   - otherwise what it applies by what it accepted ([Entry.Applied]: the
-//     Tx profile of the running transaction, else the dynamic TxDefault
-//     profile, while their lease lasts; else the fallback; else the
-//     maximum when no fallback was ever accepted);
-//   - raised to every pending profile (sent and not answered, or timed
-//     out) whose lease has not ended: the charger may have applied it;
-//   - for an offline charger, raised to its fallback too: it may lose its
-//     dynamic profile at any moment.
+//   - otherwise the highest of its fallback ([Entry.Fallback]: the
+//     accepted fallback, at the highest of any pending one; the maximum
+//     when no fallback was ever accepted), every dynamic profile it
+//     accepted whose lease has not ended (the Tx profile of the running
+//     transaction and the TxDefault profile), and every pending profile
+//     (sent and not answered, or timed out) whose lease has not ended: the
+//     charger may have applied it.
+//
+// That is max(dynamic until its lease ends, fallback), at all times, online
+// or not: leases run out charger by charger when we are gone, and any mix
+// of chargers still on their dynamic limits and chargers back on their
+// fallbacks draws at most the sum of what they are counted at. [Entry.Applied]
+// (what it applies now) is only for comparing with what a car draws.
 //
 // # What the caller must do
 //

@@ -106,20 +106,47 @@ func (e *Entry) Applied(now time.Time) site.Amps {
 	return e.Fallback()
 }
 
-// CountedAt is what the EVSE may draw at most per phase at now: Max when
-// non-compliant; else what it applies, at the higher of that and every
-// pending (unanswered or timed-out) profile whose lease has not ended; and
-// for an offline charger at least its fallback, since it may lose or
-// have lost its dynamic profile.
+// MayApply is what the charger may apply right now: [Entry.Applied],
+// raised to every pending dynamic profile it may have applied (a pending
+// fallback is in Applied already). It is for comparing with what a car
+// draws; limits are checked with [Entry.CountedAt].
+func (e *Entry) MayApply(now time.Time) site.Amps {
+	a := e.Applied(now)
+	if e.Slots == nil {
+		return a
+	}
+	for _, s := range [2]*site.ProfileSlot{&e.Slots.TxDefault, &e.Slots.Tx} {
+		for i := range s.Pending {
+			if valid(&s.Pending[i], now) {
+				a = max(a, s.Pending[i].Limit)
+			}
+		}
+	}
+	return min(a, e.Max)
+}
+
+// CountedAt is what the EVSE may draw at most per phase from now on
+// without us: Max when non-compliant; else the highest of its fallback
+// (what it returns to when its leases run out, [Entry.Fallback]), every
+// dynamic profile it accepted whose lease has not ended (the Tx profile
+// of the running transaction, the TxDefault profile: either may be in
+// force until its lease ends, in any order) and every pending (unanswered
+// or timed-out) profile whose lease has not ended (it may have applied
+// it). So max(dynamic until lease expiry, fallback): whichever chargers
+// are back on their fallbacks and whichever still run a dynamic profile,
+// each draws at most this.
 func (e *Entry) CountedAt(now time.Time) site.Amps {
 	if e.NonCompliant {
 		return e.Max
 	}
-	c := e.Applied(now)
-	if !e.Online {
-		c = max(c, e.Fallback())
-	}
+	c := e.Fallback()
 	if e.Slots != nil {
+		if a := e.Slots.Tx.Accepted; a != nil && e.TxID != "" && a.TransactionID == e.TxID && valid(a, now) {
+			c = max(c, a.Limit)
+		}
+		if a := e.Slots.TxDefault.Accepted; a != nil && valid(a, now) {
+			c = max(c, a.Limit)
+		}
 		for _, s := range [2]*site.ProfileSlot{&e.Slots.TxDefault, &e.Slots.Tx} {
 			for i := range s.Pending {
 				if valid(&s.Pending[i], now) {
