@@ -15,7 +15,7 @@ export PATH := $(TOOLS):$(PATH)
 FUZZTIME ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: all build run serve test vet unit fuzz-short fuzz bench proto proto-lint proto-breaking tools clean redis-check
+.PHONY: bench-ocpp all build run serve test vet unit fuzz-short fuzz bench proto proto-lint proto-breaking tools clean redis-check
 
 all: build
 
@@ -54,6 +54,11 @@ fuzz:
 ## bench: the Go benchmarks (performance targets live here).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+## bench-ocpp: MeterValues round trips/s (server pinned to core 0, load on
+## core 1) and memory per idle connection with 10,000 booted chargers.
+bench-ocpp:
+	./ocppadapter/ocppbench/bench.sh
 
 ## proto: regenerate the committed Go code from proto/ with local plugins.
 proto: tools
