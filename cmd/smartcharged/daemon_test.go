@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/smartcharge/smartcharge/proto/smartcharge/v1"
 	"github.com/smartcharge/smartcharge/site/storetest/redistest"
@@ -347,6 +348,42 @@ func TestDaemonTokensAndPublicHealth(t *testing.T) {
 func apiserverHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
+}
+
+// TestDaemonDelegation checks the daemon's wiring of the delegation hub: a
+// CSMS reports a charger of the demo depot, and the control loop's first
+// command for it (its fallback profile) arrives on the CSMS's stream.
+func TestDaemonDelegation(t *testing.T) {
+	d := newDaemon(t, "--site-file", filepath.Join("..", "..", "examples", "demo-depot.yaml"))
+	d.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api := pb.NewDelegationServiceClient(d.dial())
+	const charger = "sites/demo-depot/chargers/cp01"
+	now := timestamppb.Now()
+	_, err := api.ReportChargerEvents(ctx, &pb.ReportChargerEventsRequest{Name: "sites/demo-depot", Events: []*pb.ChargerEvent{
+		{Charger: charger, EventTime: now, Event: &pb.ChargerEvent_Connected{Connected: &pb.ChargerConnectedEvent{Protocol: "ocpp2.0.1"}}},
+		{Charger: charger, EventTime: now, Event: &pb.ChargerEvent_Booted{Booted: &pb.ChargerBootedEvent{Vendor: "Acme", Model: "Volt 22"}}},
+		{Charger: charger, EventTime: now, Event: &pb.ChargerEvent_EvseStatus{EvseStatus: &pb.EvseStatusEvent{EvseId: 1, State: pb.EvseState_EVSE_STATE_AVAILABLE}}},
+	}})
+	if err != nil {
+		t.Fatalf("ReportChargerEvents: %v", err)
+	}
+	stream, err := api.StreamCommands(ctx, &pb.StreamCommandsRequest{Name: "sites/demo-depot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("no command on the CSMS's stream: %v", err)
+	}
+	cmd := resp.GetCommand()
+	if cmd.GetCharger() != charger || cmd.GetSeq() != 1 {
+		t.Fatalf("first command = %v, want seq 1 for %s", cmd, charger)
+	}
+	if _, err := api.AckCommand(ctx, &pb.AckCommandRequest{Name: "sites/demo-depot", Seq: cmd.GetSeq(), Status: pb.CommandStatus_COMMAND_STATUS_ACCEPTED}); err != nil {
+		t.Fatalf("AckCommand: %v", err)
+	}
 }
 
 func TestDaemonRefusesBadFlags(t *testing.T) {

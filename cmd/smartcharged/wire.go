@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/smartcharge/smartcharge/apiserver"
+	"github.com/smartcharge/smartcharge/delegate"
 	"github.com/smartcharge/smartcharge/loop"
 	"github.com/smartcharge/smartcharge/ocppadapter"
 	"github.com/smartcharge/smartcharge/scheduler"
@@ -30,6 +31,7 @@ type parts struct {
 	api   *apiserver.Server
 	ocpp  *ocppadapter.Server
 	loop  *loop.Manager
+	hub   *delegate.Hub
 	log   *slog.Logger
 }
 
@@ -65,10 +67,10 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 	if err := auth.Validate(); err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
+	// The adapter and the delegation hub publish into the loop and the
+	// loop commands them: the sink is bound once all exist.
+	events := &lateSink{}
 	if cfg.OCPPListen != "" {
-		// The adapter publishes into the loop and the loop commands the
-		// adapter: the sink is bound once both exist.
-		events := &lateSink{}
 		oc := cfg.File.OCPP
 		srv, err := ocppadapter.NewServer(ocppadapter.Config{
 			Store:               store,
@@ -87,49 +89,61 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 			return nil, fmt.Errorf("ocpp: %w", err)
 		}
 		p.ocpp = srv
-		lc := cfg.File.Loop
-		var sched *scheduler.Config
-		if lc.DeadBandA > 0 || lc.MinDwell > 0 {
-			sc := scheduler.DefaultConfig()
-			if lc.DeadBandA > 0 {
-				sc.DeadBand = scheduler.Amps(lc.DeadBandA)
-			}
-			if lc.MinDwell > 0 {
-				sc.MinDwell = lc.MinDwell
-			}
-			sched = &sc
-		}
-		mgr, err := loop.New(loop.Config{
-			Store:            store,
-			LoopState:        store,
-			Control:          srv,
-			Logger:           log,
-			Registry:         reg,
-			Scheduler:        sched,
-			Tick:             lc.Tick,
-			Coalesce:         lc.Coalesce,
-			AnswerTimeout:    lc.AnswerTimeout,
-			Lease:            lc.Lease,
-			MinRaiseInterval: lc.MinRaiseInterval,
-			Grace:            lc.Grace,
-			ResumeGrace:      lc.ResumeGrace,
-			SiteRescan:       lc.SiteRescan,
-			FallbackFraction: lc.FallbackFraction,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("loop: %w", err)
-		}
-		events.bind(mgr)
-		if err := mgr.Start(ctx); err != nil {
-			return nil, fmt.Errorf("loop: %w", err)
-		}
-		p.loop = mgr
 	}
+	hub, err := delegate.New(delegate.Config{Store: store, Outbox: store, Events: events, Clock: clock, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("delegation: %w", err)
+	}
+	p.hub = hub
+	// A charger connected over OCPP is commanded over OCPP; one a CSMS
+	// reports through the delegation API is commanded through the CSMS.
+	control := &site.ControlRouter{Route: func(ref site.ChargerRef) site.ChargerControl {
+		if p.ocpp != nil && (p.ocpp.Connected(ref) || !hub.Owns(ref)) {
+			return p.ocpp
+		}
+		return hub
+	}}
 
-	opts := &apiserver.Options{Auth: auth, Clock: clock, Logger: log.With("component", "api")}
-	if p.loop != nil {
-		opts.Allocations, opts.Loop = p.loop, p.loop
+	lc := cfg.File.Loop
+	var sched *scheduler.Config
+	if lc.DeadBandA > 0 || lc.MinDwell > 0 {
+		sc := scheduler.DefaultConfig()
+		if lc.DeadBandA > 0 {
+			sc.DeadBand = scheduler.Amps(lc.DeadBandA)
+		}
+		if lc.MinDwell > 0 {
+			sc.MinDwell = lc.MinDwell
+		}
+		sched = &sc
 	}
+	mgr, err := loop.New(loop.Config{
+		Store:            store,
+		LoopState:        store,
+		Control:          control,
+		Logger:           log,
+		Registry:         reg,
+		Scheduler:        sched,
+		Tick:             lc.Tick,
+		Coalesce:         lc.Coalesce,
+		AnswerTimeout:    lc.AnswerTimeout,
+		Lease:            lc.Lease,
+		MinRaiseInterval: lc.MinRaiseInterval,
+		Grace:            lc.Grace,
+		ResumeGrace:      lc.ResumeGrace,
+		SiteRescan:       lc.SiteRescan,
+		FallbackFraction: lc.FallbackFraction,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	events.bind(mgr)
+	if err := mgr.Start(ctx); err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	p.loop = mgr
+
+	opts := &apiserver.Options{Auth: auth, Clock: clock, Logger: log.With("component", "api"),
+		Allocations: mgr, Loop: mgr, Delegation: hub}
 	p.api = apiserver.New(store, opts)
 	return p, nil
 }
@@ -157,11 +171,10 @@ func (p *parts) OCPPTLS() (*tls.Config, error) {
 }
 
 // Close stops the components: the loop first (it commands chargers), then
-// the OCPP endpoint, the store last.
+// the delegation hub and the OCPP endpoint, the store last.
 func (p *parts) Close() {
-	if p.loop != nil {
-		p.loop.Stop()
-	}
+	p.loop.Stop()
+	_ = p.hub.Close()
 	if p.ocpp != nil {
 		_ = p.ocpp.Close()
 	}
