@@ -140,6 +140,8 @@ func newDaemon(tb testing.TB, redisAddr string, o daemonOptions) *daemon {
 		}
 		if tb.Failed() {
 			tb.Logf("daemon log (last 200 lines, without debug):\n%s", d.tail(200))
+		}
+		if tb.Failed() || os.Getenv("E2E_KEEP_LOGS") != "" {
 			d.mu.Lock()
 			all := strings.Join(d.lines, "\n")
 			d.mu.Unlock()
@@ -414,7 +416,7 @@ func (f *fleet) allBooted() (bool, string) {
 // every run).
 func (f *fleet) plugAllWhenQuiet(tb testing.TB) {
 	tb.Helper()
-	waitFor(tb, 60*time.Second, "no profile sent for MinRaiseInterval", quiet(f, minRaiseInterval+time.Second))
+	waitFor(tb, 60*time.Second+time.Duration(len(f.Chargers()))*200*time.Millisecond, "no profile sent for MinRaiseInterval", quiet(f, minRaiseInterval+time.Second))
 	f.plugAll(tb)
 }
 
