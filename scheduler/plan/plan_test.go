@@ -130,8 +130,8 @@ func TestPlanScenarios(t *testing.T) {
 					}
 				}
 				return plan.Input{Start: morning, Horizon: 12 * time.Hour, NominalVoltage: v,
-					Nodes: []plan.Node{{ID: "grid", Parent: -1, Limit: scheduler.Uniform(63), OtherLoad: other}},
-					Price: hourly(15*time.Minute, []float64{.30, .30, .30, .30, .30, .30, .30, .30, .30, .30, .30, .30}),
+					Nodes:       []plan.Node{{ID: "grid", Parent: -1, Limit: scheduler.Uniform(63), OtherLoad: other}},
+					Price:       hourly(15*time.Minute, []float64{.30, .30, .30, .30, .30, .30, .30, .30, .30, .30, .30, .30}),
 					ExportPrice: hourly(15*time.Minute, []float64{.08, .08, .08, .08, .08, .08, .08, .08, .08, .08, .08, .08}),
 					Sessions:    []plan.Session{{ID: "car", MaxCurrent: 16, EnergyNeeded: 20000}}}
 			}(),

@@ -70,6 +70,14 @@ type problem struct {
 	// on the path being searched, which donors must not move into.
 	depth   int
 	freeing []bool
+	// donors bounds the sessions tried as donors for one exchange, so that
+	// a full slot at the grid connection of a large site costs O(donors),
+	// not O(sessions).
+	donors int
+	// exchanges bounds the exchanges (augmenting paths, swaps) the cost
+	// improvement tries per session and sweep; direct moves are not
+	// bounded.
+	exchanges int
 	// byNode lists session indices in depth-first order of their nodes;
 	// span[n] is the range of byNode below node n.
 	byNode []int32
@@ -203,11 +211,11 @@ func newProblem(in *Input, cfg *Config) *problem {
 	// Deeper augmenting paths on small problems, where they are cheap.
 	switch work := len(p.ss) * T; {
 	case work <= 2000:
-		p.depth = 4
+		p.depth, p.donors, p.exchanges = 4, 24, 16
 	case work <= 20000:
-		p.depth = 2
+		p.depth, p.donors, p.exchanges = 2, 12, 2
 	default:
-		p.depth = 1
+		p.depth, p.donors, p.exchanges = 1, 8, 1
 	}
 	return p
 }

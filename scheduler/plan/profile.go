@@ -73,8 +73,7 @@ func (p *problem) profiles(in *Input, cfg *Config) [][]float64 {
 			if a = min(cur[i][t]+a, s.hi) - cur[i][t]; a <= 0 {
 				continue
 			}
-			p.addRounded(s, t, a)
-			cur[i][t] += a
+			p.set(s, cur[i], t, cur[i][t]+a, step)
 			lost -= a * k
 		}
 		if lost > tol {
@@ -270,7 +269,7 @@ func (p *problem) gather(s *sess, t1 int) bool {
 			if a == s || a.x[t2] < m || t1 >= a.end || !a.loads(con) || a.nph != s.nph {
 				continue
 			}
-			if tried++; tried > maxDonors {
+			if tried++; tried > p.donors {
 				break
 			}
 			p.add(s, t1, -m)
@@ -315,7 +314,7 @@ func (p *problem) topUp(s *sess, cur [][]float64, lost, step float64) {
 			if a == s || ca[t] <= 0 || !a.loads(con) || a.nph != s.nph {
 				continue
 			}
-			if tried++; tried > maxDonors || lost <= epsWh {
+			if tried++; tried > p.donors || lost <= epsWh {
 				break
 			}
 			want := math.Floor(min(lost/p.k(s, t), s.hi-me[t], ca[t]-a.lo)/step+1e-9) * step
@@ -336,11 +335,10 @@ func (p *problem) topUp(s *sess, cur [][]float64, lost, step float64) {
 					p.addRounded(a, t, d) // s cannot use it: undo
 					continue
 				}
-				p.addRounded(a, u, d)
-				ca[t] -= d
-				ca[u] += d
-				p.addRounded(s, t, d)
-				me[t] += d
+				p.addRounded(a, t, d) // back, then by the snapped amounts
+				p.set(a, ca, t, ca[t]-d, step)
+				p.set(a, ca, u, ca[u]+d, step)
+				p.set(s, me, t, me[t]+d, step)
 				lost -= d * p.k(s, t)
 				want -= d
 				if want <= 0 || lost <= epsWh {
@@ -349,4 +347,13 @@ func (p *problem) topUp(s *sess, cur [][]float64, lost, step float64) {
 			}
 		}
 	}
+}
+
+// set changes s's rounded current in slot t to v snapped to the step grid
+// (so that 16 stays 16, not 16.000000000000004) and never above its
+// maximum, and updates the room.
+func (p *problem) set(s *sess, c []float64, t int, v, step float64) {
+	v = min(s.hi, math.Round(v/step)*step)
+	p.addRounded(s, t, v-c[t])
+	c[t] = v
 }

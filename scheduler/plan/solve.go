@@ -6,11 +6,6 @@ import (
 	"slices"
 )
 
-// maxDonors bounds the sessions tried as donors for one exchange, so that
-// a full slot at the grid connection of a large site costs O(maxDonors),
-// not O(sessions).
-const maxDonors = 24
-
 // place gives session s up to r Wh in its cheapest slots with room, and
 // with exchange set, makes room in full slots by moving other sessions to
 // their other slots. It returns what it placed.
@@ -89,7 +84,7 @@ func (p *problem) freeDepth(s *sess, t int, want, saving float64, depth int) boo
 		if a == s || a.x[t] <= epsA || !a.loads(con) {
 			continue
 		}
-		if tried++; tried > maxDonors || want <= epsA {
+		if tried++; tried > p.donors || want <= epsA {
 			break
 		}
 		// Coefficient of the binding constraint: 1 on a phase, the
@@ -106,6 +101,7 @@ func (p *problem) freeDepth(s *sess, t int, want, saving float64, depth int) boo
 			if pass == 1 && depth <= 1 {
 				break
 			}
+			deeper := 3 // recursive attempts per donor: the cheapest slots
 			for _, en := range p.order(a) {
 				u := int(en.t)
 				if u == t || u >= a.end || need <= epsA || p.freeing[u] {
@@ -120,6 +116,9 @@ func (p *problem) freeDepth(s *sess, t int, want, saving float64, depth int) boo
 				}
 				room, _, _ := p.room(a, u)
 				if pass == 1 && room*p.k(a, u) < need*p.k(a, t) {
+					if deeper--; deeper < 0 {
+						break
+					}
 					// Second pass: make room for a at u, one level down.
 					if p.freeDepth(a, u, need*p.k(a, t)/p.k(a, u)-room, budget-extra, depth-1) {
 						room, _, _ = p.room(a, u)
@@ -365,7 +364,7 @@ func (p *problem) balanceAt(b *sess, t int, tol float64) bool {
 		if la <= lb+tol {
 			continue
 		}
-		if tried++; tried > maxDonors {
+		if tried++; tried > p.donors {
 			break
 		}
 		ca, cb := 1.0, 1.0
@@ -403,6 +402,7 @@ func (p *problem) balanceAt(b *sess, t int, tol float64) bool {
 // cycles of the min-cost flow).
 func (p *problem) improve(sweeps int) {
 	const tol = 1e-12
+	prev := p.objective()
 	for sweep := 0; sweep < sweeps; sweep++ {
 		changed := false
 		for i := range p.ss {
@@ -410,6 +410,7 @@ func (p *problem) improve(sweeps int) {
 			if s.e <= epsWh {
 				continue
 			}
+			budget := p.exchanges
 			ord := p.order(s)
 			for hi := len(ord) - 1; hi >= 0; hi-- {
 				t1 := int(ord[hi].t)
@@ -436,9 +437,10 @@ func (p *problem) improve(sweeps int) {
 						changed = true
 						continue
 					}
-					if s.x[t2] >= s.hi-epsA {
+					if s.x[t2] >= s.hi-epsA || budget <= 0 {
 						continue
 					}
+					budget--
 					if p.free(s, t2, s.x[t1]*p.k(s, t1)/p.k(s, t2), c1-c2) {
 						p.moveCheaper(s, t1, t2, en.tier)
 						changed = true
@@ -449,10 +451,34 @@ func (p *problem) improve(sweeps int) {
 				}
 			}
 		}
-		if !changed {
+		// Stop when a sweep gains next to nothing: later sweeps only move
+		// float noise around.
+		obj := p.objective()
+		if !changed || prev-obj <= 1e-6*math.Abs(obj) {
 			return
 		}
+		prev = obj
 	}
+}
+
+// objective is the solver's objective of the current plan: per-Wh costs
+// with the PV tier, plus the ASAP weight of sessions without needs.
+func (p *problem) objective() float64 {
+	o := 0.0
+	for t := range p.T {
+		pv := min(p.y[t], p.surplus[t])
+		o += p.cost[0][t]*pv + p.cost[1][t]*(p.y[t]-pv)
+	}
+	for i := range p.ss {
+		s := &p.ss[i]
+		if !s.asap {
+			continue
+		}
+		for t := range s.end {
+			o += asapWeight * float64(t) * s.x[t] * p.k(s, t)
+		}
+	}
+	return o
 }
 
 // moveCheaper moves what fits of s's current from t1 to t2 (same energy),
@@ -488,7 +514,7 @@ func (p *problem) swap(s *sess, t1, t2 int, c1, c2 float64) bool {
 		if a == s || a.x[t2] <= epsA || t1 >= a.end || !a.loads(con) {
 			continue
 		}
-		if tried++; tried > maxDonors || s.x[t1] <= epsA {
+		if tried++; tried > p.donors || s.x[t1] <= epsA {
 			break
 		}
 		ks, ka := p.k(s, t1), p.k(a, t1)
@@ -503,7 +529,7 @@ func (p *problem) swap(s *sess, t1, t2 int, c1, c2 float64) bool {
 			ca, cs = a.nph, s.nph
 		}
 		ms := min(s.x[t1], a.x[t2]*ca/cs)
-		for try := 0; try < 2 && ms > epsA; try++ {
+		for try := 0; try < 8 && ms > epsA; try++ {
 			ma := ms * cs / ca
 			p.add(s, t1, -ms)
 			p.add(a, t2, -ma)
@@ -517,7 +543,9 @@ func (p *problem) swap(s *sess, t1, t2 int, c1, c2 float64) bool {
 			}
 			p.add(a, t2, ma)
 			p.add(s, t1, ms)
-			ms = min(ms, rs, ra*ca/cs)
+			// The rooms depend on ms itself (what one frees the other
+			// takes): shrink and try again.
+			ms = min(ms/2, rs, ra*ca/cs)
 		}
 	}
 	return changed
