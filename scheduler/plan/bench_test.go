@@ -93,7 +93,6 @@ func depot(tb testing.TB, n int, seed uint64) plan.Input {
 			}
 			if r.IntN(5) == 0 {
 				s.Phases = scheduler.OnlyL1
-				s.Rotation = scheduler.Rotation{scheduler.Phase(1 + r.IntN(3)), 0, 0}
 				s.Rotation = [][3]scheduler.Phase{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}[r.IntN(3)]
 			}
 			switch x := r.IntN(10); {

@@ -209,8 +209,10 @@ func newProblem(in *Input, cfg *Config) *problem {
 	p.costs(in)
 	p.sessions(in, cfg)
 	// Deeper augmenting paths on small problems, where they are cheap.
+	// The search fans out by donors × slots per level, so deep paths
+	// only on few sessions over few slots.
 	switch work := len(p.ss) * T; {
-	case work <= 2000:
+	case work <= 2000 && T <= 24:
 		p.depth, p.donors, p.exchanges = 4, 24, 16
 	case work <= 20000:
 		p.depth, p.donors, p.exchanges = 2, 12, 2

@@ -1,0 +1,68 @@
+// Package plan plans the charging of every session of a site over a
+// horizon (default 24 h in 15-minute slots; 5 to 60 minute slots, up to
+// 48 h) and turns the plan into a charging schedule per session that its
+// charger can follow on its own.
+//
+// Like package scheduler it is a pure function: [Plan] takes an [Input]
+// (the site tree with limits, windows and forecast other load per slot;
+// sessions with their needs and departures; prices and CO2 per slot) and
+// returns a [Result]. It does no I/O, reads no clock (Input.Start is
+// "now"), keeps no state and starts no goroutines. It imports only package
+// scheduler, for its unit types, and gonum is used only by the reference
+// in plan/lpref.
+//
+// # Objectives, in order
+//
+//  1. Never exceed a limit in any slot, on any phase, at any node: phase
+//     limits (lowered by windows) minus the safety margin minus the forecast
+//     other load, and power limits, as in the real-time scheduler.
+//  2. Meet each session's need by its departure wherever feasible; where
+//     not, weighted max-min fairness of the fraction of need met.
+//  3. Lowest energy cost (import price; on PV surplus at the grid
+//     connection, the export price forgone), then lowest CO2.
+//  4. Earlier rather than later on ties; few changes between slots.
+//
+// Sessions without needs get Config.DefaultEnergy and charge as early as
+// the limits allow, as in real time. Limits are 0 or at least the
+// session's minimum current, in steps of Config.Step, in at most the
+// charger's MaxPeriods periods; those rules are applied when the
+// continuous plan is turned into schedules, by rounding down and by moves
+// that are checked against every limit.
+//
+// PLANNER.md in this directory gives the formulation, the algorithm, how
+// close it is to the LP optimum and what it costs.
+//
+// # What the caller must do
+//
+//   - Build the Input: slots start at Input.Start; resample forecasts and
+//     day-ahead prices to the slots (one entry per slot, or none). Nodes
+//     are as in [scheduler.Input]: Nodes[0] the grid connection, parents
+//     before children, other load including the children's.
+//   - Send each SessionPlan.Periods as an absolute TxProfile starting at
+//     Result.Start with SessionPlan.Duration, in the session's Unit. Watts
+//     are computed at Input.NominalVoltage: a charger that turns them into
+//     current at a lower real voltage draws a little more; prefer amperes.
+//   - Keep the real-time scheduler running: the plan is made on forecasts;
+//     the real-time allocation enforces the limits against measured load.
+//     Re-plan when a session arrives, leaves or changes its needs, when a
+//     forecast or price changes, and periodically (each slot).
+//   - Treat an error (always matching [ErrInvalidInput]) as a bug in the
+//     caller: it names every bad field.
+//
+// # Performance
+//
+// Measured with
+//
+//	go test -run '^$' -bench . -benchmem -count 3 ./scheduler/plan/
+//
+// on the shared 2-core machine (Intel Xeon, go1.26, load average 1-4 from
+// other work), on the reference depot (three-level tree, 96 slots of 15
+// minutes, see bench_test.go):
+//
+//	sessions    time/op     B/op        allocs/op
+//	10          0.46-0.47 ms   190 KB        272
+//	100         19.5 ms        1.6 MB      2,099
+//	1,000       169-185 ms     19 MB      23,050
+//
+// Targets: 100 sessions < 50 ms, 1,000 < 1 s, memory < 200 MB.
+package plan
