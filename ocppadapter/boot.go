@@ -36,12 +36,21 @@ func (c *conn) startCapabilityRead(ctx context.Context) {
 	c.goBound(ctx, func(ctx context.Context) {
 		defer c.capReading.Store(false)
 		var caps site.Capabilities
+		// A proxied charger's configuration belongs to its CSMS.
+		sampling := c.up == nil || c.srv.cfg.Proxy.SetSampling
 		if c.version == V16 {
 			caps = c.readCapabilities16(ctx)
-			c.setSampling16(ctx)
+			if sampling {
+				c.setSampling16(ctx)
+			}
 		} else {
 			caps = c.readCapabilities201(ctx)
-			c.setSampling201(ctx)
+			if sampling {
+				c.setSampling201(ctx)
+			}
+		}
+		if c.up != nil {
+			c.up.maxStack.Store(int32(caps.MaxStackLevel))
 		}
 		if ctx.Err() != nil {
 			return

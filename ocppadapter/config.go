@@ -82,6 +82,11 @@ type Config struct {
 	// ClientCAFile holds the CA certificates (PEM) that sign charger
 	// certificates, required for profile 3.
 	ClientCAFile string
+
+	// Proxy, when set, turns on local controller mode for the chargers
+	// its Upstream names: they are relayed to their CSMS (see
+	// [ProxyConfig] and docs/proxy.md). Nil serves every charger directly.
+	Proxy *ProxyConfig
 }
 
 // Validate reports every field that is set wrong, joined.
@@ -113,10 +118,17 @@ func (c *Config) Validate() error {
 	if c.SecurityProfile == 3 && c.ClientCAFile == "" {
 		errs = append(errs, errors.New("ocppadapter: config: security profile 3 needs ClientCAFile"))
 	}
+	if c.Proxy != nil {
+		errs = append(errs, c.Proxy.Validate())
+	}
 	return errors.Join(errs...)
 }
 
 func (c Config) withDefaults() Config {
+	if c.Proxy != nil {
+		p := c.Proxy.withDefaults()
+		c.Proxy = &p
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

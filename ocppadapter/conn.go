@@ -64,12 +64,20 @@ type conn struct {
 	// meter sample never overwrites a newer state; it guards meter.
 	storeMu sync.Mutex
 	meter   *meterCache
+
+	// up is the connection to the charger's CSMS in local controller
+	// mode (proxy.go); nil in direct mode.
+	up *upstream
 }
 
 type pendingCall struct {
 	id     string
 	action string
 	ch     chan callResult
+	// relay: a CSMS's CALL relayed to the charger (proxy mode), sent with
+	// id and known to the CSMS as origID.
+	relay  bool
+	origID string
 }
 
 type callResult struct {
@@ -157,6 +165,9 @@ func (c *conn) finish(err error) {
 	c.closeNow()
 	c.srv.unregister(c)
 	c.stopMeter()
+	if c.up != nil {
+		c.up.stop()
+	}
 	c.workers.Wait()
 	c.log.Info("ocpp charger disconnected", "reason", closeReason(err))
 	if c.known {
@@ -302,6 +313,10 @@ func (c *conn) handleMessage(r io.Reader) error {
 }
 
 func (c *conn) handleFrame(ctx context.Context, data []byte) {
+	if c.up != nil {
+		c.proxyFrame(ctx, data)
+		return
+	}
 	f, ferr := ParseFrame(data)
 	if ferr != nil {
 		c.log.Warn("ocpp: bad frame", "err", ferr.Reason, "id", ferr.ID, "code", ferr.Code.Wire(c.version))

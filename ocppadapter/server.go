@@ -201,22 +201,88 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusServiceUnavailable, identity, "server shutting down")
 		return
 	}
+	var (
+		up   *upstream
+		upWS *websocket.Conn
+	)
+	if s.cfg.Proxy != nil && known {
+		if up, upWS, version, status, reason = s.openUpstream(r, identity, ref, offered, version); status != 0 {
+			s.wg.Done()
+			s.refuse(w, r, status, identity, reason)
+			return
+		}
+	}
 	hdr := http.Header{"Sec-Websocket-Protocol": {version.Subprotocol()}}
 	ws, err := s.upgrader.Upgrade(pooledReads{w}, r, hdr)
 	if err != nil {
 		s.wg.Done()
+		if upWS != nil {
+			_ = upWS.Close()
+		}
 		s.log.Warn("ocpp websocket upgrade failed", "identity", identity, "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
 	c := newConn(s, ws, version, identity, ref, known, r.RemoteAddr)
+	if up != nil {
+		up.c, c.up = c, up
+	}
 	// Serve on a goroutine of our own and return, so net/http drops its
 	// per-request state and buffers: an idle charger costs little.
 	if !c.start(s.base) {
 		s.wg.Done()
+		if upWS != nil {
+			_ = upWS.Close()
+		}
 		return
 	}
+	if up != nil {
+		up.start(upWS)
+	}
 	go c.run(s.wg.Done)
+}
+
+// openUpstream connects a proxied charger's CSMS before the charger's
+// handshake is answered, offering the charger's subprotocols, so that
+// the charger gets the one the CSMS chose. A CSMS that refuses the
+// handshake gets the charger refused with the same HTTP status; one that
+// cannot be reached gets it refused with 502 when the Loss policy closes
+// the charger's version, else accepted (the proxy dials again). up is nil
+// for a charger that is served directly.
+func (s *Server) openUpstream(r *http.Request, identity string, ref site.ChargerRef, offered []string, local Version) (up *upstream, ws *websocket.Conn, v Version, status int, reason string) {
+	t, ok := s.cfg.Proxy.Upstream(ref, identity)
+	if !ok {
+		return nil, nil, local, 0, ""
+	}
+	up, err := s.newUpstream(identity, t, upstreamHeader(r, identity, t))
+	if err != nil {
+		s.log.Error("ocpp proxy: bad upstream target", "identity", identity, "err", err)
+		return nil, nil, local, http.StatusBadGateway, "upstream CSMS misconfigured"
+	}
+	var protos []string
+	for _, p := range offered {
+		if _, ok := negotiate([]string{p}); ok {
+			protos = append(protos, p)
+		}
+	}
+	ws, chosen, upStatus, err := up.dial(r.Context(), protos)
+	switch {
+	case err == nil:
+		v, ok := negotiate([]string{chosen})
+		if !ok {
+			_ = ws.Close()
+			return nil, nil, local, http.StatusBadGateway, "upstream CSMS chose no supported subprotocol"
+		}
+		return up, ws, v, 0, ""
+	case upStatus != 0 && upStatus != http.StatusBadGateway && upStatus != http.StatusServiceUnavailable && upStatus < 500:
+		s.log.Warn("ocpp proxy: CSMS refused the charger's handshake", "identity", identity, "status", upStatus)
+		return nil, nil, local, upStatus, "refused by upstream CSMS"
+	case s.cfg.Proxy.closesOnLoss(local):
+		s.log.Warn("ocpp proxy: CSMS unreachable; charger refused", "identity", identity, "url", up.url, "err", err)
+		return nil, nil, local, http.StatusBadGateway, "upstream CSMS unreachable"
+	}
+	s.log.Warn("ocpp proxy: CSMS unreachable; charger accepted, its CALLs queued", "identity", identity, "url", up.url, "err", err)
+	return up, nil, local, 0, ""
 }
 
 // Buffer sizes of a connection. Frame headers and control frames are
@@ -307,6 +373,10 @@ func (s *Server) admit(ctx context.Context, r *http.Request, identity string) (r
 			return ref, true, http.StatusServiceUnavailable, "state store unavailable"
 		}
 		i := slices.IndexFunc(cfg.Chargers, func(c site.Charger) bool { return c.ID == ref.ChargerID })
+		if (i < 0 || cfg.Chargers[i].PasswordHash == "") && s.passesAuthThrough(ref, identity) {
+			// The CSMS checks the password it was given.
+			return ref, true, 0, ""
+		}
 		if i < 0 || cfg.Chargers[i].PasswordHash == "" {
 			return ref, true, http.StatusUnauthorized, "no password is set for this charger"
 		}
@@ -326,6 +396,16 @@ func (s *Server) admit(ctx context.Context, r *http.Request, identity string) (r
 		}
 	}
 	return ref, true, 0, ""
+}
+
+// passesAuthThrough reports whether the charger is proxied with its
+// Basic credentials passed to the CSMS.
+func (s *Server) passesAuthThrough(ref site.ChargerRef, identity string) bool {
+	if s.cfg.Proxy == nil {
+		return false
+	}
+	t, ok := s.cfg.Proxy.Upstream(ref, identity)
+	return ok && t.BasicAuthPassthrough
 }
 
 func websocketProtocols(r *http.Request) []string {

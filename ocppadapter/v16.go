@@ -155,8 +155,20 @@ func (c *conn) startTx16(ctx context.Context, payload []byte) (any, *CallError) 
 	if cerr := decode(payload, &req); cerr != nil {
 		return nil, cerr
 	}
+	tx, cerr := c.recordStart16(ctx, req, nil)
+	if cerr != nil {
+		return nil, cerr
+	}
+	id, _ := strconv.ParseInt(tx.ID, 10, 64)
+	return startTxConf16{IDTagInfo: idTagInfo16{Status: "Accepted"}, TransactionID: id}, nil
+}
+
+// recordStart16 stores and publishes a 1.6 transaction start. A nil given
+// allocates an id from ChargerState.NextTransactionID (direct mode);
+// otherwise it is the id the CSMS assigned (proxy mode).
+func (c *conn) recordStart16(ctx context.Context, req startTxReq16, given *int64) (site.Transaction, *CallError) {
 	if req.ConnectorID < 1 || req.ConnectorID > site.MaxEVSEs {
-		return nil, callErr(CodePropertyConstraintViolation, "connectorId %d out of range 1..%d", req.ConnectorID, site.MaxEVSEs)
+		return site.Transaction{}, callErr(CodePropertyConstraintViolation, "connectorId %d out of range 1..%d", req.ConnectorID, site.MaxEVSEs)
 	}
 	var (
 		tx    site.Transaction
@@ -164,17 +176,24 @@ func (c *conn) startTx16(ctx context.Context, payload []byte) (any, *CallError) 
 	)
 	if _, err := c.updateState(ctx, func(st *site.ChargerState) error {
 		ev := st.EVSEs[req.ConnectorID]
-		if old := ev.Transaction; old != nil && old.Start.Equal(req.Timestamp) && old.MeterStart == site.WattHours(req.MeterStart) && old.IDTag == req.IDTag {
+		if old := ev.Transaction; old != nil && old.Start.Equal(req.Timestamp) && old.MeterStart == site.WattHours(req.MeterStart) && old.IDTag == req.IDTag &&
+			(given == nil || old.ID == strconv.FormatInt(*given, 10)) {
 			// The charger repeats a StartTransaction whose answer it lost.
 			tx, fresh = *old, false
 			return nil
 		}
-		if st.NextTransactionID >= math.MaxInt32 {
-			st.NextTransactionID = 0
+		var id int64
+		if given != nil {
+			id = *given
+		} else {
+			if st.NextTransactionID >= math.MaxInt32 {
+				st.NextTransactionID = 0
+			}
+			st.NextTransactionID++
+			id = st.NextTransactionID
 		}
-		st.NextTransactionID++
 		tx = site.Transaction{
-			ID:         strconv.FormatInt(st.NextTransactionID, 10),
+			ID:         strconv.FormatInt(id, 10),
 			EVSE:       req.ConnectorID,
 			IDTag:      req.IDTag,
 			Start:      req.Timestamp,
@@ -186,13 +205,12 @@ func (c *conn) startTx16(ctx context.Context, payload []byte) (any, *CallError) 
 		st.EVSEs[req.ConnectorID] = ev
 		return nil
 	}); err != nil {
-		return nil, c.storeFailed("StartTransaction", err)
+		return tx, c.storeFailed("StartTransaction", err)
 	}
 	if fresh {
 		c.publish(site.TransactionStarted{EventHeader: c.header(req.Timestamp), Transaction: tx})
 	}
-	id, _ := strconv.ParseInt(tx.ID, 10, 64)
-	return startTxConf16{IDTagInfo: idTagInfo16{Status: "Accepted"}, TransactionID: id}, nil
+	return tx, nil
 }
 
 func (c *conn) stopTx16(ctx context.Context, payload []byte) (any, *CallError) {
