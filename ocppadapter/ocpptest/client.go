@@ -40,6 +40,10 @@ type ClientOptions struct {
 	HTTPClient         *http.Client
 	// ReadLimit is the largest frame the client reads (default 1 MiB).
 	ReadLimit int64
+	// OnFrame, if set, sees every frame as it is read (in) or before it
+	// is written (out), on the reading or writing goroutine; data must not
+	// be kept without copying.
+	OnFrame func(in bool, data []byte)
 }
 
 // Client is a minimal OCPP-J charger for tests: it sends CALLs, answers
@@ -50,8 +54,10 @@ type Client struct {
 	Protocol string
 
 	handler Handler
+	onFrame func(in bool, data []byte)
 	seq     atomic.Uint64
 	mu      sync.Mutex
+	wmu     sync.Mutex
 	waiting map[string]chan ocppadapter.Frame
 	calls   chan IncomingCall
 	done    chan struct{}
@@ -85,6 +91,7 @@ func Dial(ctx context.Context, url, identity string, opts ClientOptions) (*Clien
 		WS:       ws,
 		Protocol: ws.Subprotocol(),
 		handler:  opts.Handler,
+		onFrame:  opts.OnFrame,
 		waiting:  map[string]chan ocppadapter.Frame{},
 		calls:    make(chan IncomingCall, 256),
 		done:     make(chan struct{}),
@@ -127,6 +134,9 @@ func (c *Client) readLoop() {
 			}
 			c.mu.Unlock()
 			return
+		}
+		if c.onFrame != nil {
+			c.onFrame(true, data)
 		}
 		f, ferr := ocppadapter.ParseFrame(data)
 		if ferr != nil {
@@ -182,7 +192,7 @@ func (c *Client) answer(in IncomingCall) {
 		}
 		frame = ocppadapter.AppendCallResult(nil, in.ID, payload)
 	}
-	_ = c.WS.Write(context.Background(), websocket.MessageText, frame)
+	_ = c.write(context.Background(), frame)
 }
 
 // Call sends a CALL and waits for the answer: the CALLRESULT payload, or
@@ -229,7 +239,7 @@ func (c *Client) RawCall(ctx context.Context, id string, data []byte) (ocppadapt
 		delete(c.waiting, id)
 		c.mu.Unlock()
 	}()
-	if err := c.WS.Write(ctx, websocket.MessageText, data); err != nil {
+	if err := c.write(ctx, data); err != nil {
 		return ocppadapter.Frame{}, err
 	}
 	select {
@@ -245,6 +255,18 @@ func (c *Client) RawCall(ctx context.Context, id string, data []byte) (ocppadapt
 
 // Send writes data without waiting for an answer.
 func (c *Client) Send(ctx context.Context, data []byte) error {
+	return c.write(ctx, data)
+}
+
+// write sends one frame; with OnFrame the hook and the write happen
+// under one lock, so the hook sees frames in the order they are sent.
+func (c *Client) write(ctx context.Context, data []byte) error {
+	if c.onFrame == nil {
+		return c.WS.Write(ctx, websocket.MessageText, data)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.onFrame(false, data)
 	return c.WS.Write(ctx, websocket.MessageText, data)
 }
 
