@@ -65,6 +65,18 @@ type Config struct {
 	// default 1. Every EVSE is counted at least at its fallback, so a
 	// lower fraction leaves more room for dynamic limits above it.
 	FallbackFraction float64
+	// Other load (see "Other load" in doc.go). DrawSettle is how long a car
+	// may take to follow a change of its limit (charger and car ramp);
+	// default 15s. SampleMaxAge is the oldest EVSE meter sample used to
+	// tell what a car draws; default 150s (chargers sample every 60s by
+	// default). MeterMaxAge is the oldest EMS reading taken as the present
+	// (older: the most it allows is assumed); default 60s. OtherLoadHold
+	// is how long a well-founded other load is held while the draw of our
+	// EVSEs is uncertain (older: the most the reading allows); default 2m.
+	DrawSettle    time.Duration
+	SampleMaxAge  time.Duration
+	MeterMaxAge   time.Duration
+	OtherLoadHold time.Duration
 	// SiteRescan is how often the list of sites is read to start and stop
 	// loops; default 30s.
 	SiteRescan time.Duration
@@ -99,7 +111,8 @@ func (c *Config) Validate() error {
 		v    time.Duration
 	}{{"Tick", c.Tick}, {"Coalesce", c.Coalesce}, {"AnswerTimeout", c.AnswerTimeout}, {"CommandTimeout", c.CommandTimeout},
 		{"Lease", c.Lease}, {"RenewBefore", c.RenewBefore}, {"MinRaiseInterval", c.MinRaiseInterval}, {"Grace", c.Grace},
-		{"ResumeGrace", c.ResumeGrace}, {"SiteRescan", c.SiteRescan}} {
+		{"ResumeGrace", c.ResumeGrace}, {"SiteRescan", c.SiteRescan}, {"DrawSettle", c.DrawSettle},
+		{"SampleMaxAge", c.SampleMaxAge}, {"MeterMaxAge", c.MeterMaxAge}, {"OtherLoadHold", c.OtherLoadHold}} {
 		if d.v < 0 {
 			errs = append(errs, errors.New("loop: config: "+d.name+" must not be negative"))
 		}
@@ -139,6 +152,10 @@ func (c Config) withDefaults() Config {
 	def(&c.Grace, time.Minute)
 	def(&c.ResumeGrace, 30*time.Second)
 	def(&c.SiteRescan, 30*time.Second)
+	def(&c.DrawSettle, 15*time.Second)
+	def(&c.SampleMaxAge, 150*time.Second)
+	def(&c.MeterMaxAge, time.Minute)
+	def(&c.OtherLoadHold, 2*time.Minute)
 	if c.StackLevel == 0 {
 		c.StackLevel = 1
 	}

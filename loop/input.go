@@ -33,8 +33,9 @@ type built struct {
 	tree    ledger.Tree
 	entries []ledger.Entry
 	evs     []evseRef
-	// evDraw is what our EVSEs draw per node and grid phase.
-	evDraw [][3]float64
+	// otherNote says, per node, when its other load is a conservative
+	// assumption rather than measured ("" when measured).
+	otherNote []string
 	// rawID is each node's ID in the site model ("" for the grid
 	// connection); the scheduler's IDs carry a kind prefix to be unique.
 	rawID []string
@@ -184,6 +185,7 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 		}
 	}
 	liftHeldDraw(&se, entry.Applied(b.now), l.m.cfg.Scheduler.RampRoom)
+	l.noteApplied(rt, entry.MayApply(b.now), b.now)
 	se.State = evseState(c, e.ID, rt, b.now)
 	switch se.State {
 	case scheduler.StateOffline, scheduler.StateUncontrollable:
@@ -285,47 +287,6 @@ func prune(ls *site.EVSELoopState, now time.Time) bool {
 		}
 	}
 	return changed
-}
-
-// otherLoad fills Node.OtherLoad: a node with an EMS meter reading gets the
-// reading minus what our EVSEs below draw; one without gets the sum of its
-// children's other load.
-func (b *built) otherLoad(l *siteLoop) {
-	nn := len(b.in.Nodes)
-	b.evDraw = make([][3]float64, nn)
-	for i, ref := range b.evs {
-		s := ref.c.sample(ref.id())
-		if s == nil || s.Current == nil {
-			continue
-		}
-		rot := ref.c.rotation()
-		for p := range 3 {
-			g := rot.Grid(site.Phase(p + 1)).Index()
-			for n := b.in.EVSEs[i].Node; n >= 0; n = b.in.Nodes[n].Parent {
-				b.evDraw[n][g] += float64(max(0, s.Current[p]))
-			}
-		}
-	}
-	childSum := make([][3]float64, nn)
-	for n := nn - 1; n >= 0; n-- {
-		var other [3]float64
-		if r, ok := l.ls.Meters[b.rawID[n]]; ok && b.in.Nodes[n].Kind != scheduler.KindCharger {
-			for p := range 3 {
-				other[p] = float64(r.Current[p]) - b.evDraw[n][p]
-			}
-		} else {
-			other = childSum[n]
-		}
-		for p := range 3 {
-			b.in.Nodes[n].OtherLoad[p] = scheduler.Amps(other[p])
-			b.tree.Nodes[n].OtherLoad[p] = site.Amps(other[p])
-		}
-		if par := b.in.Nodes[n].Parent; par >= 0 {
-			for p := range 3 {
-				childSum[par][p] += other[p]
-			}
-		}
-	}
 }
 
 // fallbackBand: a computed fallback above the accepted one by less than

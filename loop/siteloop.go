@@ -51,6 +51,10 @@ type siteLoop struct {
 	// answered.
 	fbRerun   bool
 	fbTrigger string
+	// held is each metered node's last well-founded other load;
+	// otherMode how its estimate was made last (for logging changes).
+	held      map[string]heldLoad
+	otherMode map[string]string
 
 	view     atomic.Pointer[site.AllocationView]
 	watchMu  sync.Mutex

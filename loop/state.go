@@ -46,6 +46,9 @@ type evseRT struct {
 	state  scheduler.State
 	// fallback computed for it.
 	fallback site.Amps
+	// applied: what it may apply (ledger MayApply) and when that changed,
+	// as far back as the other-load estimate looks (noteApplied).
+	applied []appliedAt
 }
 
 func (c *charger) loopEVSE(id int) *site.EVSELoopState {

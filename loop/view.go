@@ -73,6 +73,12 @@ func (l *siteLoop) publishView(ctx context.Context, b *built) {
 				reason.NodeID = "connection"
 			}
 		}
+		text := reason.String()
+		for n := b.in.EVSEs[i].Node; n >= 0 && len(b.otherNote) == len(b.in.Nodes); n = b.in.Nodes[n].Parent {
+			if b.otherNote[n] != "" && r.Reason.Code != scheduler.ReasonNoCar {
+				text += " (" + b.otherNote[n] + ")"
+			}
+		}
 		e := &b.entries[i]
 		var drawn site.PhaseCurrents
 		if s := ref.c.sample(ref.id()); s != nil && s.Current != nil {
@@ -83,7 +89,7 @@ func (l *siteLoop) publishView(ctx context.Context, b *built) {
 		}
 		v.EVSEs = append(v.EVSEs, site.EVSEView{
 			ChargerID: ref.c.ref.ChargerID, EVSE: ref.id(), State: b.in.EVSEs[i].State.String(),
-			Limit: site.Amps(r.Limit), Phases: r.Phases.Count(), Reason: reason.String(), ReasonCode: reasonWords[r.Reason.Code],
+			Limit: site.Amps(r.Limit), Phases: r.Phases.Count(), Reason: text, ReasonCode: reasonWords[r.Reason.Code],
 			Accepted: e.Applied(now), Pending: len(ls.Fallback.Pending)+len(ls.TxDefault.Pending)+len(ls.Tx.Pending) > 0, CountedAt: e.CountedAt(now),
 			Drawn: drawn, NonCompliant: ref.c.st.Loop.NonCompliant, ResumeFailed: ls.ResumeFailed,
 		})
