@@ -15,7 +15,7 @@ export PATH := $(TOOLS):$(PATH)
 FUZZTIME ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: bench-ocpp all build run serve test vet unit fuzz-short fuzz bench proto proto-lint proto-breaking tools clean redis-check
+.PHONY: e2e bench-e2e bench-ocpp all build run serve test vet unit fuzz-short fuzz bench proto proto-lint proto-breaking tools clean redis-check
 
 all: build
 
@@ -59,6 +59,17 @@ bench:
 ## core 1) and memory per idle connection with 10,000 booted chargers.
 bench-ocpp:
 	./ocppadapter/ocppbench/bench.sh
+
+## e2e: only the end-to-end tests (real daemon, redis-server, simulated chargers).
+e2e: redis-check
+	$(GO) test -race -count=1 -timeout 15m ./e2e/...
+
+## bench-e2e: time from a grid-limit change to all profiles accepted (100
+## and 1,000 chargers), and smartcharged's CPU and memory holding 10,000
+## chargers with heartbeats and meter values every 10 s.
+bench-e2e: build
+	$(GO) test -run '^$$' -bench GridLimitChange -benchtime 3x -timeout 40m ./e2e/
+	./.ci/bench-hold.sh
 
 ## proto: regenerate the committed Go code from proto/ with local plugins.
 proto: tools

@@ -100,6 +100,8 @@ type OCPPConfig struct {
 	CallTimeout time.Duration `yaml:"call_timeout"`
 	// MeterSampleInterval is asked of chargers after boot.
 	MeterSampleInterval time.Duration `yaml:"meter_sample_interval"`
+	// HeartbeatInterval is given to chargers in BootNotification answers.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 }
 
 // envPrefix is the prefix of every flag's environment twin:

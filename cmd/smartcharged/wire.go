@@ -79,6 +79,7 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 			Clock:               clock,
 			CallTimeout:         oc.CallTimeout,
 			MeterSampleInterval: oc.MeterSampleInterval,
+			HeartbeatInterval:   oc.HeartbeatInterval,
 			AdmitUnknown:        oc.AdmitUnknown,
 			SecurityProfile:     oc.SecurityProfile,
 			TLSCertFile:         oc.TLSCert,
