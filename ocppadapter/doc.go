@@ -155,4 +155,28 @@
 // after the CALL was sent (the charger may have applied it: count it at
 // the higher of old and new limit). A charger that does not know the
 // message gives CommandNotSupported.
+//
+// # Local controller mode
+//
+// With Config.Proxy set, each registered charger for which
+// [ProxyConfig].Upstream names a CSMS is relayed to it: the adapter opens
+// a connection of its own to the CSMS per charger (the charger's identity,
+// the subprotocol the CSMS chose among the charger's, Basic auth passed
+// through or configured, TLS and client certificates), relays every frame
+// both ways as raw bytes, and reads what passes as in direct mode
+// (events, store) without answering: the CSMS answers, and 1.6
+// transaction ids are learnt from its StartTransaction answers. The
+// CSMS's CALLs and the adapter's own are serialised towards the charger
+// (one outstanding), each answer routed to its asker; the adapter's ids
+// carry a per-server random prefix and a CSMS id with that prefix is
+// mapped, so they never collide. A CSMS SetChargingProfile using a
+// reserved profile id or stack level is answered Rejected and not
+// relayed; a ClearChargingProfile that would remove the reserved ones is
+// narrowed; accepted CSMS profiles become ExternalLimitReported (Source
+// "CSMS"). When the CSMS is unreachable, ProxyConfig.Loss decides
+// (default: as OCPP 2.0.1 Part 4 section 6.3 requires, 2.0.1 chargers are
+// disconnected; 1.6 chargers are kept and their CALLs queued and replayed
+// in order, or answered per ProxyConfig.Offline). When the charger goes,
+// the CSMS connection is closed. See docs/proxy.md. A charger served
+// directly pays one nil pointer check per frame and 8 bytes.
 package ocppadapter
