@@ -25,4 +25,9 @@
 //   - node/raw.js: sends malformed frames over a plain WebSocket (the ws
 //     package under ocpp-rpc) and reports the replies, for the CALLERROR
 //     tests.
+//   - node/csms.js: a CSMS on ocpp-rpc's RPCServer (strictMode: true) that
+//     captures every frame, for TestProxyEndToEnd: 20 Go test chargers
+//     through the adapter in local controller mode (docs/proxy.md). The
+//     CSMS outage in that test lasts SMARTCHARGE_PROXY_OUTAGE (a Go
+//     duration, default 3s; the scenario is 30s).
 package interop
