@@ -102,6 +102,36 @@ type OCPPConfig struct {
 	MeterSampleInterval time.Duration `yaml:"meter_sample_interval"`
 	// HeartbeatInterval is given to chargers in BootNotification answers.
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// Proxy turns on local controller mode: chargers keep their CSMS,
+	// smartcharge relays between them (see docs/proxy.md).
+	Proxy *ProxySettings `yaml:"proxy"`
+}
+
+// ProxySettings configure local controller mode.
+type ProxySettings struct {
+	// Upstreams maps "site" or "site/charger" to the CSMS to relay to.
+	Upstreams map[string]UpstreamSettings `yaml:"upstreams"`
+	// ReservedStackLevels and ReservedProfileIDs ([lo, hi]) are
+	// smartcharge's own; a CSMS profile using them is refused.
+	ReservedStackLevels []int `yaml:"reserved_stack_levels"`
+	ReservedProfileIDs  []int `yaml:"reserved_profile_ids"`
+	// Loss: "spec" (default: what OCPP 2.0.1 Part 4 asks), "keep" or "close".
+	Loss string `yaml:"loss"`
+	// Offline: "queue" (default) or "answer".
+	Offline           string `yaml:"offline"`
+	OfflineQueueLimit int    `yaml:"offline_queue_limit"`
+	// SetSampling lets smartcharge set the chargers' meter sampling.
+	SetSampling bool `yaml:"set_sampling"`
+}
+
+// UpstreamSettings is one CSMS endpoint.
+type UpstreamSettings struct {
+	URL                  string `yaml:"url"`
+	BasicAuthPassthrough bool   `yaml:"basic_auth_passthrough"`
+	PasswordFile         string `yaml:"password_file"`
+	CAFile               string `yaml:"ca_file"`
+	CertFile             string `yaml:"cert_file"`
+	KeyFile              string `yaml:"key_file"`
 }
 
 // envPrefix is the prefix of every flag's environment twin:
@@ -230,6 +260,11 @@ func (c Config) Validate() error {
 		}
 		if len(t.Sites) == 0 {
 			errs = append(errs, fmt.Errorf("tokens[%d].sites: name the sites it may touch, or \"*\"", i))
+		}
+	}
+	if px := c.File.OCPP.Proxy; px != nil {
+		if _, err := px.adapterConfig(); err != nil {
+			errs = append(errs, fmt.Errorf("ocpp.proxy: %w", err))
 		}
 	}
 	l := c.File.Loop

@@ -56,6 +56,14 @@ func TestParseConfig(t *testing.T) {
 			}
 		}},
 		{desc: "bad loop setting named", args: []string{"--config", writeFile(t, dir, "badloop.yaml", "loop:\n  fallback_fraction: 2\n")}, wantErr: "loop.fallback_fraction"},
+		{desc: "proxy settings read", args: []string{"--config", writeFile(t, dir, "proxy.yaml", "ocpp:\n  proxy:\n    upstreams:\n      demo-depot: {url: \"wss://csms.example/ocpp\", basic_auth_passthrough: true}\n    loss: keep\n    reserved_stack_levels: [0, 1]\n")}, check: func(t *testing.T, c Config) {
+			px := c.File.OCPP.Proxy
+			if px == nil || px.Upstreams["demo-depot"].URL != "wss://csms.example/ocpp" || px.Loss != "keep" {
+				t.Errorf("proxy config: %+v", px)
+			}
+		}},
+		{desc: "bad proxy settings named", args: []string{"--config", writeFile(t, dir, "badproxy.yaml", "ocpp:\n  proxy:\n    upstreams:\n      depot: {url: \"http://x\"}\n    loss: maybe\n    reserved_profile_ids: [5, 1]\n")}, wantErr: "loss \"maybe\""},
+		{desc: "proxy without upstreams", args: []string{"--config", writeFile(t, dir, "noup.yaml", "ocpp:\n  proxy: {loss: keep}\n")}, wantErr: "upstreams"},
 		{desc: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
 		{desc: "bad env value named", env: map[string]string{"SMARTCHARGE_SHUTDOWN_GRACE": "soon"}, wantErr: "SMARTCHARGE_SHUTDOWN_GRACE"},
 		{desc: "bad address", args: []string{"--grpc-listen", "nowhere"}, wantErr: "--grpc-listen"},

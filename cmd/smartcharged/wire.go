@@ -72,7 +72,16 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 	events := &lateSink{}
 	if cfg.OCPPListen != "" {
 		oc := cfg.File.OCPP
+		var proxy *ocppadapter.ProxyConfig
+		if oc.Proxy != nil {
+			var err error
+			if proxy, err = oc.Proxy.adapterConfig(); err != nil {
+				return nil, fmt.Errorf("ocpp.proxy: %w", err)
+			}
+			log.Info("OCPP local controller mode: chargers are relayed to their CSMS", "upstreams", len(oc.Proxy.Upstreams))
+		}
 		srv, err := ocppadapter.NewServer(ocppadapter.Config{
+			Proxy:               proxy,
 			Store:               store,
 			Events:              events,
 			Logger:              log.With("component", "ocpp"),
