@@ -21,6 +21,11 @@ type Result struct {
 	// in the continuous plan (before profile rounding); +Inf when every
 	// such need is met.
 	Level float64
+	// Exact reports that the continuous plan (SessionPlan.Planned) is the
+	// optimum of the linear program (see PLANNER.md): every independent
+	// part of the site was small enough to be solved exactly. When false,
+	// at least one part was planned by the heuristic.
+	Exact bool
 	// Cost is the expected energy cost of the profiles (import price, or
 	// the export price forgone on PV surplus); CO2 the expected emissions
 	// (0 when no CO2 series is given).

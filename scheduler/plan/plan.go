@@ -21,15 +21,25 @@ func Plan(in Input) (Result, error) {
 	}
 	cfg := in.config()
 	p := newProblem(&in, &cfg)
-	p.fill(cfg.Rounds)
-	p.improve(improveSweeps)
+	// Small components exactly (LPs); the rest by the heuristic, whose
+	// work on the exact components is then replaced.
+	comps, sols, all := p.solveExact()
+	if !all {
+		p.fill(cfg.Rounds)
+		p.improve(improveSweeps)
+	}
+	for k, c := range comps {
+		p.setExact(c, sols[k])
+	}
 	planned := make([][]float64, len(p.ss))
 	for i := range p.ss {
 		planned[i] = append([]float64(nil), p.ss[i].x...)
 	}
 	cur := p.profiles(&in, &cfg)
 	p.verify(cur)
-	return p.result(&in, planned, cur), nil
+	res := p.result(&in, planned, cur)
+	res.Exact = all
+	return res, nil
 }
 
 // verify recomputes every node's load from the rounded currents alone and
