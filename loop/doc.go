@@ -32,7 +32,8 @@
 //     external limits, every EVSE with its state, learnt car phases
 //     (rotation-mapped by the scheduler), draw, needs and priority, and
 //     per node the other load (an EMS reading minus what our EVSEs below
-//     draw; the sum of the children where no meter reports);
+//     drew at the reading's time, see Other load; the sum of the children
+//     where no meter reports);
 //  2. runs scheduler.Allocate and records each EVSE's target;
 //  3. dispatches (also after every answer and on deadlines): compares each
 //     target with what the charger accepted and sends the differences.
@@ -92,6 +93,46 @@
 // restart (also kill -9) pending profiles from Redis are counted as timed
 // out, accepted ones as accepted: nothing unchanged is sent again,
 // nothing is under-counted.
+//
+// # Other load
+//
+// An EMS reading of a node shows building load plus what our EVSEs below
+// draw, at the reading's time; chargers' meter values come at other times
+// (every 60 s by default) and lag every change while cars ramp. Reading
+// minus the last samples counted a whole ramp (tens of amps) as other
+// load and paused most cars at once. So each EVSE's draw at the reading's
+// time is bounded (drawBounds in otherload.go): its sample when no limit
+// changed from DrawSettle before the earlier of sample and reading to the
+// later one; else between the sample and every limit in force in that
+// window (not above the sample for a car that drew clearly less than it
+// was allowed); between 0 and its highest limit without a sample younger
+// than SampleMaxAge; 0 to its last sample without a car. Per phase, the
+// other load then lies in [floor, cap] = reading − Σ highest draw,
+// reading − Σ lowest draw. Underestimating other load lets us allocate
+// too much (unsafe); overestimating only costs energy. So:
+//
+//   - interval narrower than 3 A: measured; the cap (the safe end) is used
+//     and kept as the phase's well-founded value;
+//   - wider (cars in flux): the well-founded value, if younger than
+//     OtherLoadHold, moved into [floor, cap]. A rise of the other load
+//     that the reading proves even with every car at its highest lifts
+//     the floor and is followed at that reading; a rise masked by cars
+//     drawing less than their limits is followed once the draw is known
+//     again or the hold ends;
+//   - no well-founded value within OtherLoadHold: the cap;
+//   - a reading older than MeterMaxAge: the most it allowed (never a held
+//     or lower value).
+//
+// Conservative cases are logged (Warn, once per change) and named in the
+// reasons of the EVSEs below. Negative other load (PV export) is kept as
+// measured; only fallbacks count it as 0. An offline EVSE's draw is
+// unknown unless sampled: while one is, the node tends to the cap.
+//
+// Dwell: the scheduler keeps a car we paused paused for MinDwell whatever
+// caused the pause; that protects cars and contactors from on/off cycles,
+// and a restart after a spurious pause is exactly such a cycle. So
+// transient overestimates are stopped at the source (the bounds above),
+// not by exempting pauses from the dwell time.
 //
 // # Fail-safe
 //

@@ -20,8 +20,12 @@ import (
 // in doc.go for how a value is picked from the interval.
 
 // wellFoundedBand: an interval narrower than this (per phase) pins the
-// other load down: its estimate is kept as the node's well-founded one.
-const wellFoundedBand = 1.0
+// other load down: its safe end (the cap) is taken as measured and kept
+// as the node's well-founded value. Since the cap is never below the true
+// other load, the band only bounds how much energy an overestimate may
+// cost, not safety: limits wobbling by 0.1 A and cars drawing a little
+// off their samples must not keep a site of many EVSEs "uncertain".
+const wellFoundedBand = 3.0
 
 // appliedAt is a value of what an EVSE may apply (ledger MayApply) and
 // since when.
@@ -30,11 +34,11 @@ type appliedAt struct {
 	a  site.Amps
 }
 
-// heldLoad is a node's last well-founded other load and the time of the
-// reading it came from.
+// heldLoad is a node's last well-founded other load on one phase and
+// the time of the reading it came from.
 type heldLoad struct {
 	at    time.Time
-	other [3]float64
+	other float64
 }
 
 // noteApplied records what an EVSE may apply now, keeping the history
@@ -82,7 +86,9 @@ func appliedRange(h []appliedAt, from, to time.Time, maxA site.Amps) (lo, hi sit
 //   - A change in that window (a ramp after a raise, a lower): between the
 //     sample and every limit in force in the window (a ramping car draws
 //     at least what it drew before the raise; a lowered one follows the
-//     lower within DrawSettle).
+//     lower within DrawSettle); not above the sample when the car drew
+//     clearly less than it was allowed (more than RampRoom below) when
+//     sampled: it takes what it wants, a raise does not change that.
 //   - No usable sample: between 0 and the highest limit in force.
 //
 // A car drawing above its limit is caught by checkDraw; its sample still
@@ -120,6 +126,15 @@ func (l *siteLoop) drawBounds(b *built, i int, tm time.Time) (lo, hi [3]float64)
 		lim, limHi = 0, maxA
 	}
 	steady := known && same(lim, limHi)
+	// Below what it was allowed in the settle time before the sample by
+	// more than the ramp room, the car took what it wanted, not what it
+	// was allowed: a raise since then does not make it draw more.
+	var carLimited site.Amps = -1
+	if sample != nil {
+		if low, _, ok := appliedRange(ref.rt().applied, ts.Add(-cfg.DrawSettle), ts, maxA); ok {
+			carLimited = low - site.Amps(cfg.Scheduler.RampRoom)
+		}
+	}
 	wired := wiring(ref.cfg)
 	rot := ref.c.rotation()
 	for p := range 3 {
@@ -135,6 +150,9 @@ func (l *siteLoop) drawBounds(b *built, i int, tm time.Time) (lo, hi [3]float64)
 		default:
 			s := max(0, sample[p])
 			plo, phi = min(s, lim), max(s, limHi)
+			if s < carLimited {
+				phi = s
+			}
 		}
 		if !wired.Has(scheduler.Phase(p + 1)) {
 			plo, phi = max(0, sample[p]), max(0, sample[p])
@@ -195,72 +213,80 @@ func (b *built) otherLoad(l *siteLoop) {
 }
 
 // estimate picks node n's other load from the interval its reading r and
-// the bounds of our EVSEs' draw allow (see doc.go, "Other load").
+// the bounds of our EVSEs' draw allow, phase by phase (see doc.go, "Other
+// load").
 func (l *siteLoop) estimate(b *built, n int, r site.MeterReading, drawLo, drawHi [3]float64) [3]float64 {
 	cfg := l.m.cfg
-	var floor, capv [3]float64
-	wide := false
-	for p := range 3 {
-		floor[p] = float64(r.Current[p]) - drawHi[p]
-		capv[p] = float64(r.Current[p]) - drawLo[p]
-		wide = wide || capv[p]-floor[p] > wellFoundedBand
-	}
 	node := b.rawID[n]
 	if l.held == nil {
-		l.held = map[string]heldLoad{}
+		l.held = map[string]*[3]heldLoad{}
 	}
-	h, hasH := l.held[node]
+	h := l.held[node]
+	if h == nil {
+		h = &[3]heldLoad{}
+		l.held[node] = h
+	}
 	age := b.now.Sub(r.Time)
 	var other [3]float64
-	mode, note := "", ""
-	switch {
-	case age > cfg.MeterMaxAge:
-		// The reading says nothing about now: the highest other load it
-		// allowed, never a held or lower value.
-		other = capv
-		if hasH && !h.at.Before(r.Time) {
-			for p := range 3 {
-				other[p] = max(other[p], h.other[p])
+	var modes [3]string
+	for p := range 3 {
+		floor := float64(r.Current[p]) - drawHi[p]
+		capv := float64(r.Current[p]) - drawLo[p]
+		hp := &h[p]
+		switch {
+		case age > cfg.MeterMaxAge:
+			// The reading says nothing about now: the most it allowed,
+			// never a held or lower value.
+			other[p], modes[p] = capv, "stale"
+			if !hp.at.IsZero() && !hp.at.Before(r.Time) {
+				other[p] = max(other[p], hp.other)
 			}
+		case capv-floor <= wellFoundedBand:
+			other[p], modes[p] = capv, "measured"
+			*hp = heldLoad{at: r.Time, other: capv}
+		case !hp.at.IsZero() && b.now.Sub(hp.at) <= cfg.OtherLoadHold:
+			// Cars in flux: the last well-founded value, moved into the
+			// interval (a rise the reading proves, even with every car
+			// at its highest, is followed at once).
+			other[p], modes[p] = min(max(hp.other, floor), capv), "held"
+		default:
+			other[p], modes[p] = capv, "uncertain"
 		}
-		mode = "stale"
+	}
+	mode := modes[0]
+	for _, m := range modes[1:] {
+		if rank[m] > rank[mode] {
+			mode = m
+		}
+	}
+	note := ""
+	switch mode {
+	case "stale":
 		note = fmt.Sprintf("meter of %s silent for %s: other load assumed at the most its last reading allows", nodeName(node), age.Round(time.Second))
-	case !wide:
-		other = capv
-		l.held[node] = heldLoad{at: r.Time, other: capv}
-		mode = "measured"
-	case hasH && b.now.Sub(h.at) <= cfg.OtherLoadHold:
-		// Cars in flux: the last well-founded value, moved into the
-		// interval (a rise the reading proves, even with every car at
-		// its highest, is followed at once).
-		for p := range 3 {
-			other[p] = min(max(h.other[p], floor[p]), capv[p])
-		}
-		mode = "held"
-	default:
-		other = capv
-		mode = "uncertain"
+	case "uncertain":
 		note = fmt.Sprintf("draw of our EVSEs below %s uncertain, no well-founded other load within %s: other load assumed at the most the reading allows", nodeName(node), cfg.OtherLoadHold)
 	}
 	b.otherNote[n] = note
-	l.log.Debug("other load", "node", nodeName(node), "mode", mode, "reading", r.Current, "reading_age", age.String(),
+	l.log.Debug("other load", "node", nodeName(node), "modes", modes, "reading", r.Current, "reading_age", age.String(),
 		"draw_lo", drawLo, "draw_hi", drawHi, "other", other)
 	if l.otherMode == nil {
 		l.otherMode = map[string]string{}
 	}
 	if prev := l.otherMode[node]; prev != mode {
 		l.otherMode[node] = mode
-		switch mode {
-		case "stale", "uncertain":
+		switch {
+		case note != "":
 			l.log.Warn("other load: conservative assumption", "node", nodeName(node), "why", note, "other", other)
-		default:
-			if prev == "stale" || prev == "uncertain" {
-				l.log.Info("other load: estimate well-founded again", "node", nodeName(node), "mode", mode, "other", other)
-			}
+		case prev == "stale" || prev == "uncertain":
+			l.log.Info("other load: estimate well-founded again", "node", nodeName(node), "mode", mode, "other", other)
 		}
 	}
 	return other
 }
+
+// rank orders estimate modes by how little they rest on: the worst phase
+// names a node's mode.
+var rank = map[string]int{"measured": 0, "held": 1, "uncertain": 2, "stale": 3}
 
 func nodeName(id string) string {
 	if id == "" {

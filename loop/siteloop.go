@@ -53,7 +53,7 @@ type siteLoop struct {
 	fbTrigger string
 	// held is each metered node's last well-founded other load;
 	// otherMode how its estimate was made last (for logging changes).
-	held      map[string]heldLoad
+	held      map[string]*[3]heldLoad
 	otherMode map[string]string
 
 	view     atomic.Pointer[site.AllocationView]
