@@ -17,8 +17,8 @@ const (
 )
 
 const (
-	// exactTol is the relative slack, of a session's need, with which an
-	// energy reached by one LP is held in the next (E >= f - exactTol·need):
+	// exactTol is the relative slack with which an energy f reached by one
+	// LP is held in the next (E >= f·(1 - exactTol)):
 	// it keeps the next LP feasible in floating point.
 	exactTol = 1e-8
 	// exactGain is the least gain (a fraction of need) that makes a session
@@ -305,7 +305,7 @@ func (p *problem) exact(c *component) ([]float64, error) {
 			return rows
 		}
 		e := c.energy[j]
-		return append(rows, lpRow{idx: e.idx, val: e.val, rhs: f - exactTol*need[j], ge: true})
+		return append(rows, lpRow{idx: e.idx, val: e.val, rhs: f * (1 - exactTol), ge: true})
 	}
 	// Every need met? Then that is the fairness optimum.
 	all := append([]lpRow(nil), c.base...)
@@ -387,7 +387,7 @@ func (p *problem) exact(c *component) ([]float64, error) {
 					// need·u <= E - (need·w·λ - tol), u <= cap.
 					u := nv + inZ[j]
 					e := c.energy[j]
-					r := lpRow{idx: append(append([]int(nil), e.idx...), u), rhs: need[j]*w[j]*lv - exactTol*need[j], ge: true}
+					r := lpRow{idx: append(append([]int(nil), e.idx...), u), rhs: need[j] * w[j] * lv * (1 - exactTol), ge: true}
 					r.val = append(r.val, e.val...)
 					r.val = append(r.val, -need[j])
 					rows = append(rows, r, lpRow{idx: []int{u}, val: []float64{1}, rhs: exactCap})
@@ -409,9 +409,11 @@ func (p *problem) exact(c *component) ([]float64, error) {
 			}
 			z = next
 		}
-		if len(z) == 0 && candidates > 0 {
+		if len(z) == 0 && candidates > 0 && lv < lamMax*(1-1e-9) {
 			// Not possible in exact arithmetic: λ was the most every
-			// active session could reach together.
+			// active session could reach together. (When λ stopped at
+			// the cap 1/w, the sessions that met their need are the
+			// progress, and the others may all still gain.)
 			return nil, errors.New("plan: fairness found no bottleneck")
 		}
 		for _, j := range z {

@@ -95,6 +95,7 @@ type sess struct {
 	lastFrac float64 // fraction of slot end-1 before departure
 	asap     bool
 	noNeeds  bool
+	maxP     int // MaxPeriods, 0: no limit
 	x        []float64
 	e        float64
 	done     bool // need met or frozen at its bottleneck
@@ -317,6 +318,7 @@ func (p *problem) sessions(in *Input, cfg *Config) {
 			s.w = 1
 		}
 		s.hi = float64(is.MaxCurrent)
+		s.maxP = is.MaxPeriods
 		s.lo = float64(is.MinCurrent)
 		if s.lo == 0 {
 			s.lo = float64(cfg.DefaultMin)

@@ -311,7 +311,9 @@ func (p *problem) topUp(s *sess, cur [][]float64, lost, step float64) {
 		for _, j := range p.byNode[sp[0]:sp[1]] {
 			a := &p.ss[j]
 			ca := cur[j]
-			if a == s || ca[t] <= 0 || !a.loads(con) || a.nph != s.nph {
+			// A donor with a period limit may have been compressed
+			// already: moving its current would add periods.
+			if a == s || ca[t] <= 0 || !a.loads(con) || a.nph != s.nph || a.maxP > 0 {
 				continue
 			}
 			if tried++; tried > p.donors || lost <= epsWh {
