@@ -167,3 +167,38 @@ func TestReferenceSaving(t *testing.T) {
 		t.Errorf("plan costs %.4f EUR/kWh, at once %.4f EUR/kWh: no saving", pc/pk, bc/bk)
 	}
 }
+
+// smallSite is a site at the size bound of the exact path: four sessions
+// (two 3-phase, two 1-phase on different grid phases) over 12 slots of 15
+// minutes behind one connection with a phase and a power limit and a
+// window, needs that cannot all be met (so every fairness LP runs).
+func smallSite() plan.Input {
+	start := time.Date(2025, 1, 15, 17, 0, 0, 0, time.UTC)
+	in := plan.Input{Start: start, Horizon: 3 * time.Hour, NominalVoltage: 230,
+		Nodes: []plan.Node{{ID: "grid", Parent: -1, Limit: scheduler.Uniform(32), PowerLimit: 15000,
+			Windows: []plan.Window{{From: start, To: start.Add(time.Hour), Limit: scheduler.PhaseCurrents{16, 32, 32}, Source: "dso"}}}},
+	}
+	for k := range 12 {
+		in.Price = append(in.Price, plan.PricePerKWh(0.10+0.02*float64((k*7)%5)))
+	}
+	in.Sessions = []plan.Session{
+		{ID: "a", MaxCurrent: 16, EnergyNeeded: 30000},
+		{ID: "b", MaxCurrent: 32, EnergyNeeded: 20000, Priority: 2, Departure: start.Add(2 * time.Hour)},
+		{ID: "c", MaxCurrent: 32, EnergyNeeded: 15000, Phases: scheduler.OnlyL1},
+		{ID: "d", MaxCurrent: 32, EnergyNeeded: 10000, Phases: scheduler.OnlyL1, Rotation: scheduler.Rotation{2, 3, 1}},
+	}
+	return in
+}
+
+func BenchmarkPlanExact(b *testing.B) {
+	in := smallSite()
+	if res, err := plan.Plan(in); err != nil || !res.Exact {
+		b.Fatalf("want an exact plan: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := plan.Plan(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -8,8 +8,20 @@
 // sessions with their needs and departures; prices and CO2 per slot) and
 // returns a [Result]. It does no I/O, reads no clock (Input.Start is
 // "now"), keeps no state and starts no goroutines. It imports only package
-// scheduler, for its unit types, and gonum is used only by the reference
-// in plan/lpref.
+// scheduler, for its unit types; gonum is used only by the reference in
+// plan/lpref.
+//
+// # Exact and heuristic
+//
+// The sessions split into independent components (sessions that share no
+// constraint that can bind, nor a PV-priced slot). A component of at most
+// 48 variables (sessions × slots they may charge in) is solved exactly
+// with linear programs (lexicographic weighted max-min fairness, then
+// least cost with the energies held) by the package's own dense simplex;
+// larger components, and any whose LP fails, are planned by the heuristic
+// (cheapest first with bounded exchanges and progressive filling), which
+// is close to but not always at the optimum. Result.Exact reports whether
+// every component was solved exactly. PLANNER.md has the details.
 //
 // # Objectives, in order
 //
@@ -60,9 +72,13 @@
 // minutes, see bench_test.go):
 //
 //	sessions    time/op     B/op        allocs/op
-//	10          0.46-0.47 ms   190 KB        272
-//	100         19.5 ms        1.6 MB      2,099
-//	1,000       169-185 ms     19 MB      23,050
+//	10          0.45-0.46 ms   193 KB        278
+//	100         16.3-16.5 ms   1.6 MB      2,105
+//	1,000       154-157 ms     19 MB      23,056
+//	exact, 4 x 12 slots (BenchmarkPlanExact)  0.71 ms  600 KB  567
+//
+// The depot is one component (its grid connection binds), beyond the
+// exact path's bound: it is planned by the heuristic.
 //
 // Targets: 100 sessions < 50 ms, 1,000 < 1 s, memory < 200 MB.
 package plan

@@ -68,7 +68,10 @@ func (c *component) nv() int { return c.nx + len(c.pv) }
 // their maximum; such a constraint joins its sessions. PV surplus priced
 // below import joins every session charging in that slot (the tier is
 // shared at the grid connection).
-func (p *problem) components() []*component {
+//
+// It returns the components within exactMaxVars, and whether there were
+// larger ones (left to the heuristic).
+func (p *problem) components() (comps []*component, large bool) {
 	S := len(p.ss)
 	parent := make([]int, S)
 	for i := range parent {
@@ -144,19 +147,29 @@ func (p *problem) components() []*component {
 			}
 		}
 	}
-	var comps []*component
+	// Variables per component first: only components within the bounds
+	// are built (a large site is one large component).
+	nvars := make([]int, S)
+	for i := range p.ss {
+		s := &p.ss[i]
+		for t := range s.end {
+			if can(s, t) {
+				nvars[find(i)]++
+			}
+		}
+	}
 	compOf := make([]*component, S)
 	where := make([]int, S) // position of a session in its component
 	for i := range p.ss {
-		s := &p.ss[i]
-		some := false
-		for t := range s.end {
-			some = some || can(s, t)
-		}
-		if !some {
+		r := find(i)
+		if nvars[r] == 0 {
 			continue
 		}
-		r := find(i)
+		if nvars[r] > exactMaxVars {
+			large = true
+			continue
+		}
+		s := &p.ss[i]
 		if compOf[r] == nil {
 			compOf[r] = &component{}
 			comps = append(comps, compOf[r])
@@ -179,7 +192,7 @@ func (p *problem) components() []*component {
 		c.ub = append(c.ub, ub)
 	}
 	if len(comps) == 0 {
-		return nil
+		return nil, large
 	}
 	// Node rows that can bind, in the component of their sessions.
 	for t := range p.T {
@@ -256,7 +269,7 @@ func (p *problem) components() []*component {
 		row.val = append(row.val, 1)
 		comp.base = append(comp.base, row, lpRow{idx: []int{y}, val: []float64{1}, rhs: p.surplus[t] / 1000})
 	}
-	return comps
+	return comps, large
 }
 
 // bound is the most session s can take in slot t alone: its maximum and
@@ -460,8 +473,9 @@ func (p *problem) exactCost(c *component, rows []lpRow) ([]float64, error) {
 // sets those sessions' currents; it reports whether every component was
 // (then the heuristic has nothing left to do).
 func (p *problem) solveExact() (solved []*component, sols [][]float64, all bool) {
-	all = true
-	for _, c := range p.components() {
+	comps, large := p.components()
+	all = !large
+	for _, c := range comps {
 		x, err := p.exact(c)
 		if err != nil {
 			all = false
