@@ -31,8 +31,11 @@ func (l *siteLoop) apply(ctx context.Context, ev site.Event) {
 	}
 	switch e := ev.(type) {
 	case site.ChargerConnected:
+		// A charger keeps its installed profiles across a reconnect (and a
+		// restart of ours): only a boot makes us send them again. Profiles
+		// whose answer we lost are still pending in the ledger and are
+		// reconciled by the next run like any other difference.
 		c.st.Connected, c.st.Protocol, c.st.LastSeen = true, e.Protocol, e.At()
-		c.resendAll()
 	case site.ChargerDisconnected:
 		c.st.Connected = false
 	case site.ChargerBooted:
