@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/smartcharge/smartcharge/scheduler"
 )
 
 // Config is everything the daemon is started with: flags, their
@@ -71,6 +75,33 @@ type LoopConfig struct {
 	DeadBandA float64 `yaml:"dead_band_a"`
 	// MinDwell is the least time a car stays started or paused.
 	MinDwell time.Duration `yaml:"min_dwell"`
+	// SafetyMarginA is kept free on every phase limit of every node, for
+	// load that rises between two EMS readings (nil: the scheduler's
+	// default, 0.5 A). --safety-margin (SMARTCHARGE_SAFETY_MARGIN) wins.
+	SafetyMarginA *float64 `yaml:"safety_margin_a"`
+}
+
+// maxSafetyMarginA bounds loop.safety_margin_a: a larger margin is more
+// likely a typo than a plan.
+const maxSafetyMarginA = 20
+
+// schedulerConfig is the scheduler configuration the loop settings ask
+// for, or nil to keep the loop's default.
+func (l LoopConfig) schedulerConfig() *scheduler.Config {
+	if l.DeadBandA <= 0 && l.MinDwell <= 0 && l.SafetyMarginA == nil {
+		return nil
+	}
+	sc := scheduler.DefaultConfig()
+	if l.DeadBandA > 0 {
+		sc.DeadBand = scheduler.Amps(l.DeadBandA)
+	}
+	if l.MinDwell > 0 {
+		sc.MinDwell = l.MinDwell
+	}
+	if l.SafetyMarginA != nil {
+		sc.SafetyMargin = scheduler.Amps(*l.SafetyMarginA)
+	}
+	return &sc
 }
 
 // TokenConfig is one API token: the hex SHA-256 of the bearer token, its
@@ -156,6 +187,7 @@ func (s *stringList) Set(v string) error {
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	var c Config
 	var level, siteFiles string
+	var margin *float64
 	fs := flag.NewFlagSet("smartcharged", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.GRPCListen, "grpc-listen", "127.0.0.1:7443", "gRPC API address")
@@ -170,6 +202,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.TLSKey, "tls-key", "", "gRPC TLS key file")
 	fs.StringVar(&siteFiles, "site-file", "", "site files to apply at start, comma-separated")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long a graceful shutdown may take")
+	fs.Func("safety-margin", "amps kept free on every phase limit for load rising between EMS readings (default 0.5; wins over loop.safety_margin_a)", func(v string) error {
+		a, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || math.IsNaN(a) || math.IsInf(a, 0) {
+			return fmt.Errorf("want amps, e.g. 2.5")
+		}
+		margin = &a
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -209,6 +249,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		if c.File, err = parseFileConfig(data); err != nil {
 			return Config{}, fmt.Errorf("--config %s: %w", c.ConfigFile, err)
 		}
+	}
+	if margin != nil {
+		c.File.Loop.SafetyMarginA = margin
 	}
 	return c, c.Validate()
 }
@@ -283,6 +326,9 @@ func (c Config) Validate() error {
 	}
 	if l.DeadBandA < 0 || l.DeadBandA > 10 {
 		errs = append(errs, errors.New("loop.dead_band_a: want 0 to 10 A"))
+	}
+	if m := l.SafetyMarginA; m != nil && (*m < 0 || *m > maxSafetyMarginA || math.IsNaN(*m)) {
+		errs = append(errs, fmt.Errorf("loop.safety_margin_a (or --safety-margin) %v: want 0 to %d A", *m, maxSafetyMarginA))
 	}
 	if c.ShutdownGrace <= 0 {
 		errs = append(errs, errors.New("--shutdown-grace must be positive"))

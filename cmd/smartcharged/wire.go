@@ -19,7 +19,6 @@ import (
 	"github.com/smartcharge/smartcharge/delegate"
 	"github.com/smartcharge/smartcharge/loop"
 	"github.com/smartcharge/smartcharge/ocppadapter"
-	"github.com/smartcharge/smartcharge/scheduler"
 	"github.com/smartcharge/smartcharge/site"
 	"github.com/smartcharge/smartcharge/site/redisstore"
 	"github.com/smartcharge/smartcharge/site/sitefile"
@@ -115,17 +114,7 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 	}}
 
 	lc := cfg.File.Loop
-	var sched *scheduler.Config
-	if lc.DeadBandA > 0 || lc.MinDwell > 0 {
-		sc := scheduler.DefaultConfig()
-		if lc.DeadBandA > 0 {
-			sc.DeadBand = scheduler.Amps(lc.DeadBandA)
-		}
-		if lc.MinDwell > 0 {
-			sc.MinDwell = lc.MinDwell
-		}
-		sched = &sc
-	}
+	sched := lc.schedulerConfig()
 	mgr, err := loop.New(loop.Config{
 		Store:            store,
 		LoopState:        store,
