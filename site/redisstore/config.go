@@ -535,7 +535,7 @@ func (s *Store) DeleteSite(ctx context.Context, siteID string, expectGeneration 
 				}
 			}
 			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-				keys := []string{s.configKey(siteID), s.revKey(siteID)}
+				keys := append([]string{s.configKey(siteID), s.revKey(siteID)}, s.planKeys(siteID)...)
 				for _, ch := range old.Chargers {
 					keys = append(keys, s.stateKey(site.ChargerRef{SiteID: siteID, ChargerID: ch.ID}))
 				}
