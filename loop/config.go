@@ -170,3 +170,13 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// stoppedError is [ErrStopped]: errors.Is(ErrStopped, site.ErrUnavailable)
+// holds, so callers (the gRPC layer: UNAVAILABLE) treat a stopped loop
+// as a retryable outage.
+type stoppedError struct{}
+
+func (stoppedError) Error() string { return "loop: stopped" }
+
+// Is makes errors.Is(err, site.ErrUnavailable) true.
+func (stoppedError) Is(target error) bool { return target == site.ErrUnavailable }

@@ -3,7 +3,11 @@ package loop
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
+	"github.com/smartcharge/smartcharge/scheduler"
 	"github.com/smartcharge/smartcharge/site"
 )
 
@@ -103,12 +107,119 @@ func (l *siteLoop) apply(ctx context.Context, ev site.Event) {
 		}
 		l.ls.Needs[site.EVSEKey(c.ref.ChargerID, e.EVSE)] = e.Needs
 	case site.ExternalLimitReported:
-		if e.Cleared {
-			delete(c.external, e.EVSE)
-		} else {
-			c.external[e.EVSE] = e
+		c.external.set(e.Source, e.EVSE, constantSchedules(e))
+	case site.ExternalSchedulesReported:
+		c.external.set(e.Source, e.EVSE, e.Schedules)
+	}
+}
+
+// extKey names the limits one source set on one EVSE (0: the charger).
+type extKey struct {
+	source string
+	evse   int
+}
+
+// externals are the limits others set on a charger, by source and EVSE,
+// as schedules. A new report of a source for an EVSE replaces the old.
+type externals struct {
+	m map[extKey][]site.ExternalSchedule
+	// next is when a limit in force may change next, as of the last
+	// build (zero: never); a run is made then (externalDue).
+	next time.Time
+}
+
+// set replaces what source reported for evse; no schedules: cleared.
+func (x *externals) set(source string, evse int, ss []site.ExternalSchedule) {
+	k := extKey{source, evse}
+	if len(ss) == 0 {
+		delete(x.m, k)
+		return
+	}
+	if x.m == nil {
+		x.m = map[extKey][]site.ExternalSchedule{}
+	}
+	x.m[k] = ss
+	x.next = time.Time{} // the next build finds it
+}
+
+// constantSchedules turns a constant external limit into schedules. In an
+// ExternalLimitReported a zero Limit or Power means "no limit in that
+// unit" (NotifyChargingLimit without a schedule, a delegated report): a
+// limit of 0 comes as an ExternalSchedulesReported.
+func constantSchedules(e site.ExternalLimitReported) []site.ExternalSchedule {
+	if e.Cleared {
+		return nil
+	}
+	var ss []site.ExternalSchedule
+	if e.Limit > 0 {
+		ss = append(ss, site.ExternalSchedule{Unit: site.UnitAmps, Periods: []site.Period{{Limit: float64(e.Limit)}}})
+	}
+	if e.Power > 0 {
+		ss = append(ss, site.ExternalSchedule{Unit: site.UnitWatts, Periods: []site.Period{{Limit: float64(e.Power)}}})
+	}
+	return ss
+}
+
+// appendExternal adds the charger's external limits in force at now to
+// xs, on the charger's node ci (an EVSE's limit constrains the charger:
+// on the safe side for chargers with several EVSEs), and asks for a run
+// when one of them changes next. A limit of 0 (A or W) is a limit of
+// 0 A: the EVSEs below are paused.
+func (l *siteLoop) appendExternal(xs []scheduler.ExternalLimit, c *charger, ci int, now time.Time) []scheduler.ExternalLimit {
+	c.external.next = time.Time{}
+	if len(c.external.m) == 0 {
+		return xs
+	}
+	keys := make([]extKey, 0, len(c.external.m))
+	for k := range c.external.m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b extKey) int {
+		if a.source != b.source {
+			return strings.Compare(a.source, b.source)
+		}
+		return a.evse - b.evse
+	})
+	for _, k := range keys {
+		a, hasA, w, hasW, next := site.ExternalLimitsAt(c.external.m[k], now)
+		if next.After(now) && (c.external.next.IsZero() || next.Before(c.external.next)) {
+			c.external.next = next
+		}
+		if !hasA && !hasW {
+			continue
+		}
+		x := scheduler.ExternalLimit{Node: ci, Source: "ocpp:" + k.source, Limit: scheduler.Uniform(scheduler.Unlimited())}
+		if hasA {
+			x.Limit = scheduler.Uniform(amps(max(a, 0)))
+		}
+		if hasW {
+			if w <= 0 {
+				x.Limit = scheduler.Uniform(0) // PowerLimit 0 means none
+			} else {
+				x.PowerLimit = scheduler.Watts(w)
+			}
+		}
+		xs = append(xs, x)
+	}
+	if !c.external.next.IsZero() {
+		l.want(c.external.next)
+	}
+	return xs
+}
+
+// externalDue reports whether a limit set by others changed since the
+// last build (a period of its schedule began or ended): a run is due.
+func (l *siteLoop) externalDue() bool {
+	if !l.loaded {
+		return false
+	}
+	now := l.m.cfg.Clock.Now()
+	for _, c := range l.chargers {
+		if n := c.external.next; !n.IsZero() && !now.Before(n) {
+			return true
 		}
 	}
+	return false
 }
 
 // learnPhases records on which of the charger's phases the car draws.

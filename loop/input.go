@@ -92,17 +92,7 @@ func (l *siteLoop) build(now time.Time) *built {
 		b.rawID = append(b.rawID, c.ref.ChargerID)
 		b.in.Nodes = append(b.in.Nodes, scheduler.Node{ID: "charger/" + c.ref.ChargerID, Kind: scheduler.KindCharger, Parent: parent,
 			Limit: scheduler.Uniform(scheduler.Unlimited())})
-		for _, x := range c.external {
-			if x.Cleared || (x.Limit <= 0 && x.Power <= 0) {
-				continue
-			}
-			lim := scheduler.Uniform(scheduler.Unlimited())
-			if x.Limit > 0 {
-				lim = scheduler.Uniform(amps(x.Limit))
-			}
-			b.in.External = append(b.in.External, scheduler.ExternalLimit{Node: ci, Source: "ocpp:" + x.Source,
-				Limit: lim, PowerLimit: scheduler.Watts(x.Power)})
-		}
+		b.in.External = l.appendExternal(b.in.External, c, ci, now) // events.go
 		for _, e := range c.cfg.EVSEs {
 			b.addEVSE(l, c, e, ci)
 		}

@@ -14,7 +14,7 @@ import (
 // Errors of the Manager; match with errors.Is.
 var (
 	// ErrStopped: the Manager (or the site's loop) is not running.
-	ErrStopped = errors.New("loop: stopped")
+	ErrStopped error = stoppedError{} // config.go
 )
 
 // Manager runs one control loop per site. It is the site.EventSink the

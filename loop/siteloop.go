@@ -182,6 +182,9 @@ func (l *siteLoop) run(ctx context.Context) {
 			l.reconcile(ctx)
 		case <-timerC(l.wake):
 			l.wake, l.wakeAt = nil, time.Time{}
+			if l.externalDue() {
+				l.markDirty("external") // a limit set by others changes (events.go)
+			}
 			if l.loaded {
 				l.dispatch(ctx)
 			}
@@ -269,7 +272,7 @@ func (l *siteLoop) reload(ctx context.Context) {
 		}
 		c := l.chargers[cc.ID]
 		if c == nil {
-			c = &charger{ref: ref, evses: map[int]*evseRT{}, external: map[int]site.ExternalLimitReported{}}
+			c = &charger{ref: ref, evses: map[int]*evseRT{}}
 			l.chargers[cc.ID] = c
 			if st.Loop == nil {
 				st.Loop = &site.ChargerLoopState{NextSeq: 1}

@@ -19,7 +19,7 @@ type charger struct {
 	// stateDirty: st.Loop changed without a write yet.
 	stateDirty bool
 	evses      map[int]*evseRT
-	external   map[int]site.ExternalLimitReported
+	external   externals
 }
 
 // evseRT is what the loop keeps of an EVSE only in memory.
