@@ -12,6 +12,7 @@ OCPP=${DEMO_OCPP:-127.0.0.1:8180}
 HTTP=${DEMO_HTTP:-127.0.0.1:9090}
 DURATION=${DEMO_DURATION:-8h}
 SPEED=${DEMO_SPEED:-1}
+CONFIG=${DEMO_CONFIG:-examples/demo-smartcharged.yaml}   # meter sampling, safety margin
 mkdir -p "$LOGDIR"
 
 pids=()
@@ -23,7 +24,7 @@ stop() {
 }
 trap stop EXIT INT TERM
 
-"$BIN/smartcharged" --insecure-local --site-file examples/demo-depot.yaml \
+"$BIN/smartcharged" --insecure-local --config "$CONFIG" --site-file examples/demo-depot.yaml \
   --grpc-listen "$GRPC" --ocpp-listen "$OCPP" --http-listen "$HTTP" \
   >"$LOGDIR/smartcharged.log" 2>&1 &
 pids+=($!)

@@ -310,21 +310,35 @@ func (f *Fleet) plugVisit(v Visit) {
 	c.plugLocked(e, car, v.SoC, leaveAt, v.IDTag)
 }
 
-// buildingLoad is the building's own load at simulated time sim.
+// buildingLoad is the building's own load at simulated time sim: each
+// point's current from its offset on, reached linearly over its ramp. In a
+// repeating profile the value before the first point is the last point's
+// (from the second period on); before that, and without a period, zero.
 func (f *Fleet) buildingLoad(sim time.Duration) site.PhaseCurrents {
 	pts := f.scenario.Site.BuildingLoad
 	if len(pts) == 0 {
 		return site.PhaseCurrents{}
 	}
+	cur := site.PhaseCurrents{}
 	if per := f.scenario.Site.BuildingLoadPeriod.D(); per > 0 {
+		if sim >= per {
+			cur = site.PhaseCurrents(pts[len(pts)-1].Current)
+		}
 		sim %= per
 	}
-	cur := site.PhaseCurrents{}
 	for _, p := range pts {
-		if p.At.D() > sim {
+		at := p.At.D()
+		if at > sim {
 			break
 		}
-		cur = site.PhaseCurrents(p.Current)
+		to := site.PhaseCurrents(p.Current)
+		if r := p.Ramp.D(); r > 0 && sim < at+r {
+			frac := float64(sim-at) / float64(r)
+			for ph := range 3 {
+				to[ph] = cur[ph] + site.Amps(frac*float64(to[ph]-cur[ph]))
+			}
+		}
+		cur = to
 	}
 	return cur
 }

@@ -31,9 +31,10 @@ type SiteSpec struct {
 	// GridLimit is the grid connection's limit per phase.
 	GridLimit Currents      `yaml:"grid_limit" json:"grid_limit"`
 	Circuits  []CircuitSpec `yaml:"circuits" json:"circuits"`
-	// BuildingLoad is the site's own consumption, piecewise constant from
-	// each point's offset on; it repeats every BuildingLoadPeriod (0: holds
-	// the last value). It feeds the grid meter ([MeterReporter]).
+	// BuildingLoad is the site's own consumption: from each point's offset
+	// on it is the point's current, reached in a step or, with the point's
+	// Ramp, linearly over that time; it repeats every BuildingLoadPeriod
+	// (0: holds the last value). It feeds the grid meter ([MeterReporter]).
 	BuildingLoad       []LoadPoint `yaml:"building_load" json:"building_load"`
 	BuildingLoadPeriod Duration    `yaml:"building_load_period" json:"building_load_period"`
 	// CountBuildingLoad adds the building load to the grid node in the
@@ -48,9 +49,13 @@ type CircuitSpec struct {
 	Limit  Currents `yaml:"limit" json:"limit"`
 }
 
-// LoadPoint is the building load from At on.
+// LoadPoint is the building load from At on. With a Ramp the load moves
+// linearly from the value before At to Current, reaching it at At+Ramp
+// (machines starting one after another, a soft-started drive); without, it
+// steps at At (one machine switched on). A ramp ends by the next point.
 type LoadPoint struct {
 	At      Duration `yaml:"at" json:"at"`
+	Ramp    Duration `yaml:"ramp,omitempty" json:"ramp,omitempty"`
 	Current Currents `yaml:"current" json:"current"`
 }
 
@@ -304,6 +309,20 @@ func (s *Scenario) Validate() error {
 		if i > 0 && lp.At <= s.Site.BuildingLoad[i-1].At {
 			v.add(fmt.Sprintf("site.building_load[%d].at", i), "must be after the previous point")
 		}
+		if lp.At < 0 {
+			v.add(fmt.Sprintf("site.building_load[%d].at", i), "must not be negative")
+		}
+		switch {
+		case lp.Ramp < 0:
+			v.add(fmt.Sprintf("site.building_load[%d].ramp", i), "must not be negative")
+		case i+1 < len(s.Site.BuildingLoad) && lp.At+lp.Ramp > s.Site.BuildingLoad[i+1].At:
+			v.add(fmt.Sprintf("site.building_load[%d].ramp", i), "must end by the next point's at (%s)", s.Site.BuildingLoad[i+1].At)
+		case i+1 == len(s.Site.BuildingLoad) && s.Site.BuildingLoadPeriod > 0 && lp.At+lp.Ramp > s.Site.BuildingLoadPeriod:
+			v.add(fmt.Sprintf("site.building_load[%d].ramp", i), "must end by building_load_period (%s)", s.Site.BuildingLoadPeriod)
+		}
+	}
+	if s.Site.BuildingLoadPeriod < 0 {
+		v.add("site.building_load_period", "must not be negative")
 	}
 	ids := map[string]bool{}
 	for i, c := range s.Chargers {
