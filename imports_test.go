@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"examples":    {"proto", "examples"},
 	"e2e":         {"*"},
 	"delegate":    {"delegate", "site"},
+	"planning":    {"planning", "scheduler", "site"},
 }
 
 // testAllowed lists what the test files of a tree may import on top of

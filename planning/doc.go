@@ -1,0 +1,49 @@
+// Package planning brings the multi-slot planner (scheduler/plan) into the
+// service: per site it builds the planner's input from the site's
+// configuration (circuit tree, limits, grid limits), the live sessions
+// (EVSEs with a car, from the chargers' state), their needs and priorities
+// (site.LoopState) and the plan inputs (site.PlanInputs: prices, limit
+// windows, forecasts, settings, state-of-charge targets), runs the planner,
+// stores the plan (site.PlanStore) and lets callers read and watch it.
+//
+// It imports scheduler (units), scheduler/plan and site only.
+//
+// # Pieces
+//
+//   - [Build] and [Assemble] are pure: a [Snapshot] in, the planner's input
+//     out; the planner's result in, the [site.Plan] to store out. Price
+//     series are resampled to slots as time-weighted means (before the
+//     first point the first value, after the end the last); forecasts
+//     likewise (0 outside their points). A node's forecast is load minus
+//     PV; a node without one gets the sum of its children's. Grid limits of
+//     the configuration and the schedule's windows become planner windows.
+//     Inputs naming circuits the site does not have are left out with a
+//     warning in Plan.Warnings.
+//   - [Runner] runs one goroutine per site (sites found by listing the
+//     store every Config.SiteRescan and on Replan) that plans: at start;
+//     after [Runner.Replan] (the gRPC layer calls it when plan inputs or
+//     needs change), coalesced over Config.Coalesce; when the EVSEs with a
+//     car, their needs or priorities, or the site's limits change (checked
+//     on every allocation of the control loop, or every Config.Poll
+//     without one); and every Config.Tick.
+//
+// # Needs
+//
+// A session's need is, in this order: a state-of-charge target
+// (site.SoCTarget, for the transaction it was set in) with the state of
+// charge the charger reports; the energy need of site.ChargingNeeds minus
+// what the transaction delivered since the need was set (the plan keeps
+// the baseline, Plan.Baseline, so a restart does not lose it); otherwise
+// the site's default (PlanSettings.DefaultEnergy, 20 kWh), planned as in
+// real time: as early as the limits allow. The departure comes from
+// site.ChargingNeeds; unknown means the end of the horizon.
+//
+// # What the caller must do
+//
+// Build a Runner with [New], call [Runner.Start] once, [Runner.Stop] when
+// done (it waits for every goroutine, including watchers). Call
+// [Runner.Replan] after changing a site's plan inputs or needs. Keep the
+// real-time control loop running: the plan is made on forecasts; the loop
+// keeps the limits against measured load. The runner does not yet send
+// plans to chargers (multi-period profiles): that is the loop's part.
+package planning
