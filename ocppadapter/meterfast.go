@@ -246,351 +246,184 @@ func unitOf(b []byte) string {
 	return ""
 }
 
+// after ends an element or field read with ok: it consumes ',' (more)
+// or the container's end. Not ok stays not ok, so a loop
+//
+//	for more, ok := s.objOpen(); ok && more; more, ok = s.after(ok, '}')
+//
+// stops at the first thing unexpected, with ok false.
+func (s *jsonScanner) after(ok bool, end byte) (more, stillOK bool) {
+	if !ok {
+		return false, false
+	}
+	return s.next(end)
+}
+
+// plainIntInt reads a plainInt that fits an int.
+func (s *jsonScanner) plainIntInt() (int, bool) {
+	n, ok := s.plainInt()
+	return int(n), ok && n == int64(int(n))
+}
+
 // fastMeterValues16 decodes the usual form of a schema-checked 1.6
 // MeterValues payload; ok false means "use the reference".
-func fastMeterValues16(payload []byte) (m meterReq, ok bool) {
-	s := jsonScanner{data: payload}
-	more, ok := s.objOpen()
-	if !ok {
-		return m, false
-	}
-	var keys uint32
-	for more {
-		k, ok := s.key()
-		if !ok {
-			return m, false
-		}
-		switch string(k) {
-		case "connectorId":
-			n, ok := s.plainInt()
-			if !ok || !seen(&keys, 1) || n != int64(int(n)) {
-				return m, false
-			}
-			m.evse = int(n)
-		case "transactionId":
-			n, ok := s.plainInt()
-			if !ok || !seen(&keys, 2) {
-				return m, false
-			}
-			m.txID, m.hasTx = n, true
-		case "meterValue":
-			if !seen(&keys, 4) || !meterValueList16(&s, &m) {
-				return m, false
-			}
-		default:
-			return m, false
-		}
-		if more, ok = s.next('}'); !ok {
-			return m, false
-		}
-	}
-	return m, keys&5 == 5
-}
-
-func meterValueList16(s *jsonScanner, m *meterReq) bool {
-	more, ok := s.arrOpen()
-	if !ok {
-		return false
-	}
-	for more {
-		mo, ok := s.objOpen()
-		if !ok {
-			return false
-		}
-		var (
-			keys uint32
-			ts   time.Time
-			acc  sampleAcc
-		)
-		for mo {
-			k, ok := s.key()
-			if !ok {
-				return false
-			}
-			switch string(k) {
-			case "timestamp":
-				if ts, ok = s.timestamp(); !ok || !seen(&keys, 1) {
-					return false
-				}
-			case "sampledValue":
-				if !seen(&keys, 2) || !sampledValues16(s, &acc) {
-					return false
-				}
-			default:
-				return false
-			}
-			if mo, ok = s.next('}'); !ok {
-				return false
-			}
-		}
-		if keys != 3 {
-			return false
-		}
-		if smp, ok := acc.sample(ts); ok {
-			m.samples = append(m.samples, smp)
-		}
-		if more, ok = s.next(']'); !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func sampledValues16(s *jsonScanner, acc *sampleAcc) bool {
-	more, ok := s.arrOpen()
-	if !ok {
-		return false
-	}
-	for more {
-		fo, ok := s.objOpen()
-		if !ok {
-			return false
-		}
-		var (
-			keys                                  uint32
-			value, format, measurand, phase, unit []byte
-		)
-		for fo {
-			k, ok := s.key()
-			if !ok {
-				return false
-			}
-			var v []byte
-			if v, ok = s.plainString(); !ok {
-				return false
-			}
-			switch string(k) {
-			case "value":
-				value, ok = v, seen(&keys, 1)
-			case "context":
-				ok = seen(&keys, 2)
-			case "format":
-				format, ok = v, seen(&keys, 4)
-			case "measurand":
-				measurand, ok = v, seen(&keys, 8)
-			case "phase":
-				phase, ok = v, seen(&keys, 16)
-			case "location":
-				ok = seen(&keys, 32)
-			case "unit":
-				unit, ok = v, seen(&keys, 64)
-			default:
-				ok = false
-			}
-			if !ok {
-				return false
-			}
-			if fo, ok = s.next('}'); !ok {
-				return false
-			}
-		}
-		if keys&1 == 0 {
-			return false
-		}
-		if string(format) != "SignedData" {
-			f, err := strconv.ParseFloat(string(value), 64)
-			if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-				return false
-			}
-			acc.add(measurandOf(measurand), phaseOf(phase), unitOf(unit), f)
-		}
-		if more, ok = s.next(']'); !ok {
-			return false
-		}
-	}
-	return true
-}
+func fastMeterValues16(payload []byte) (meterReq, bool) { return fastMeterValues(V16, payload) }
 
 // fastMeterValues201 decodes the usual form of a schema-checked 2.0.1
 // MeterValues payload; ok false means "use the reference".
-func fastMeterValues201(payload []byte) (m meterReq, ok bool) {
+func fastMeterValues201(payload []byte) (meterReq, bool) { return fastMeterValues(V201, payload) }
+
+// fastMeterValues decodes a MeterValues payload of version v. The
+// versions differ in a few keys: 1.6 has connectorId, transactionId and
+// sampled values of strings with format and unit; 2.0.1 has evseId,
+// customData, numbers and unitOfMeasure. Each key is taken once. A key
+// that is not plain reads as "", which no case takes.
+func fastMeterValues(v Version, payload []byte) (m meterReq, ok bool) {
+	const evse, tx, list, custom = 1, 2, 4, 8
+	evseKey := "connectorId"
+	if v == V201 {
+		evseKey = "evseId"
+	}
 	s := jsonScanner{data: payload}
-	more, ok := s.objOpen()
-	if !ok {
-		return m, false
-	}
 	var keys uint32
-	for more {
-		k, ok := s.key()
-		if !ok {
-			return m, false
-		}
+	more, ok := s.objOpen()
+	for ; ok && more; more, ok = s.after(ok, '}') {
+		k, _ := s.key()
 		switch string(k) {
-		case "evseId":
-			n, ok := s.plainInt()
-			if !ok || !seen(&keys, 1) || n != int64(int(n)) {
-				return m, false
-			}
-			m.evse = int(n)
+		case "connectorId", "evseId": // 1.6, 2.0.1
+			m.evse, ok = s.plainIntInt()
+			ok = ok && string(k) == evseKey && seen(&keys, evse)
+		case "transactionId":
+			m.txID, ok = s.plainInt()
+			m.hasTx = true
+			ok = ok && v == V16 && seen(&keys, tx)
 		case "meterValue":
-			if !seen(&keys, 2) || !meterValueList201(&s, &m) {
-				return m, false
-			}
+			ok = seen(&keys, list) && meterValueList(&s, &m, v)
 		case "customData":
-			if !seen(&keys, 4) || s.skip() != nil {
-				return m, false
-			}
+			ok = v == V201 && seen(&keys, custom) && s.skip() == nil
 		default:
-			return m, false
-		}
-		if more, ok = s.next('}'); !ok {
-			return m, false
+			ok = false
 		}
 	}
-	return m, keys&3 == 3
+	return m, ok && keys&(evse|list) == evse|list
 }
 
-func meterValueList201(s *jsonScanner, m *meterReq) bool {
+// meterValueList decodes the meterValue array of version v into
+// m.samples.
+func meterValueList(s *jsonScanner, m *meterReq, v Version) bool {
 	more, ok := s.arrOpen()
-	if !ok {
-		return false
-	}
-	for more {
-		mo, ok := s.objOpen()
-		if !ok {
-			return false
-		}
+	for ; ok && more; more, ok = s.after(ok, ']') {
 		var (
 			keys uint32
 			ts   time.Time
 			acc  sampleAcc
 		)
-		for mo {
-			k, ok := s.key()
-			if !ok {
-				return false
-			}
+		const stamp, values, custom = 1, 2, 4
+		mo, mok := s.objOpen()
+		for ; mok && mo; mo, mok = s.after(mok, '}') {
+			k, _ := s.key()
 			switch string(k) {
 			case "timestamp":
-				if ts, ok = s.timestamp(); !ok || !seen(&keys, 1) {
-					return false
-				}
+				ts, mok = s.timestamp()
+				mok = mok && seen(&keys, stamp)
 			case "sampledValue":
-				if !seen(&keys, 2) || !sampledValues201(s, &acc) {
-					return false
-				}
+				mok = seen(&keys, values) && sampledValues(s, &acc, v)
 			case "customData":
-				if !seen(&keys, 4) || s.skip() != nil {
-					return false
-				}
+				mok = v == V201 && seen(&keys, custom) && s.skip() == nil
 			default:
-				return false
-			}
-			if mo, ok = s.next('}'); !ok {
-				return false
+				mok = false
 			}
 		}
-		if keys&3 != 3 {
-			return false
-		}
-		if smp, ok := acc.sample(ts); ok {
-			m.samples = append(m.samples, smp)
-		}
-		if more, ok = s.next(']'); !ok {
-			return false
+		if ok = mok && keys&(stamp|values) == stamp|values; ok {
+			if smp, has := acc.sample(ts); has {
+				m.samples = append(m.samples, smp)
+			}
 		}
 	}
-	return true
+	return ok
 }
 
-func sampledValues201(s *jsonScanner, acc *sampleAcc) bool {
+// sampledValues decodes the sampledValue array of version v into acc. A
+// 1.6 value is a string (not read with format SignedData), a 2.0.1 value
+// a number scaled by unitOfMeasure's multiplier.
+func sampledValues(s *jsonScanner, acc *sampleAcc, v Version) bool {
 	more, ok := s.arrOpen()
-	if !ok {
-		return false
-	}
-	for more {
-		fo, ok := s.objOpen()
-		if !ok {
-			return false
-		}
+	for ; ok && more; more, ok = s.after(ok, ']') {
 		var (
-			keys                   uint32
-			value                  float64
-			measurand, phase, unit []byte
-			mult                   int64
+			keys                                  uint32
+			value, format, measurand, phase, unit []byte
+			mult                                  int64
 		)
-		for fo {
-			k, ok := s.key()
-			if !ok {
-				return false
-			}
+		const val, context, form, meas, ph, loc, un = 1, 2, 4, 8, 16, 32, 64
+		fo, fok := s.objOpen()
+		for ; fok && fo; fo, fok = s.after(fok, '}') {
+			k, _ := s.key()
 			switch string(k) {
 			case "value":
-				num, err := s.numberSpan()
-				if err != nil || !seen(&keys, 1) {
-					return false
+				if v == V16 {
+					value, fok = s.plainString()
+				} else {
+					var err error
+					value, err = s.numberSpan()
+					fok = err == nil
 				}
-				if value, err = strconv.ParseFloat(string(num), 64); err != nil {
-					return false
-				}
+				fok = fok && seen(&keys, val)
+			case "context":
+				_, fok = s.plainString()
+				fok = fok && seen(&keys, context)
+			case "format":
+				format, fok = s.plainString()
+				fok = fok && v == V16 && seen(&keys, form)
 			case "measurand":
-				measurand, ok = s.plainString()
-				ok = ok && seen(&keys, 2)
+				measurand, fok = s.plainString()
+				fok = fok && seen(&keys, meas)
 			case "phase":
-				phase, ok = s.plainString()
-				ok = ok && seen(&keys, 4)
-			case "context", "location":
-				_, ok = s.plainString()
-				bit := uint32(8)
-				if string(k) == "location" {
-					bit = 16
-				}
-				ok = ok && seen(&keys, bit)
+				phase, fok = s.plainString()
+				fok = fok && seen(&keys, ph)
+			case "location":
+				_, fok = s.plainString()
+				fok = fok && seen(&keys, loc)
+			case "unit":
+				unit, fok = s.plainString()
+				fok = fok && v == V16 && seen(&keys, un)
 			case "unitOfMeasure":
-				ok = seen(&keys, 32) && readUnitOfMeasure201(s, &unit, &mult)
+				fok = v == V201 && seen(&keys, un) && readUnitOfMeasure201(s, &unit, &mult)
 			case "signedMeterValue", "customData":
-				ok = s.skip() == nil
+				fok = v == V201 && s.skip() == nil
 			default:
-				ok = false
-			}
-			if !ok {
-				return false
-			}
-			if fo, ok = s.next('}'); !ok {
-				return false
+				fok = false
 			}
 		}
-		if keys&1 == 0 {
-			return false
+		if ok = fok && keys&val != 0; !ok || string(format) == "SignedData" {
+			continue
 		}
-		acc.add(measurandOf(measurand), phaseOf(phase), unitOf(unit), value*math.Pow10(int(mult)))
-		if more, ok = s.next(']'); !ok {
-			return false
+		f, err := strconv.ParseFloat(string(value), 64)
+		if ok = err == nil && !math.IsInf(f, 0) && !math.IsNaN(f); ok {
+			acc.add(measurandOf(measurand), phaseOf(phase), unitOf(unit), f*math.Pow10(int(mult)))
 		}
 	}
-	return true
+	return ok
 }
 
 func readUnitOfMeasure201(s *jsonScanner, unit *[]byte, mult *int64) bool {
-	more, ok := s.objOpen()
-	if !ok {
-		return false
-	}
 	var keys uint32
-	for more {
-		k, ok := s.key()
-		if !ok {
-			return false
-		}
+	more, ok := s.objOpen()
+	for ; ok && more; more, ok = s.after(ok, '}') {
+		k, _ := s.key()
 		switch string(k) {
 		case "unit":
 			*unit, ok = s.plainString()
 			ok = ok && seen(&keys, 1)
 		case "multiplier":
-			n, ok2 := s.plainInt()
-			ok = ok2 && seen(&keys, 2) && n == int64(int(n))
-			*mult = n
+			var n int
+			n, ok = s.plainIntInt()
+			*mult = int64(n)
+			ok = ok && seen(&keys, 2)
 		case "customData":
 			ok = seen(&keys, 4) && s.skip() == nil
 		default:
 			ok = false
 		}
-		if !ok {
-			return false
-		}
-		if more, ok = s.next('}'); !ok {
-			return false
-		}
 	}
-	return true
+	return ok
 }
