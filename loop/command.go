@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/smartcharge/smartcharge/site"
@@ -21,15 +22,16 @@ func (k cmdKind) String() string {
 	return "dynamic"
 }
 
-// Profile ids: one per EVSE and kind, so a new profile replaces the old.
-func profileID(k cmdKind, p site.ProfilePurpose, evse int) int {
+// profileID: one per EVSE and kind, so a new profile replaces the old
+// (Config.ProfileIDBase).
+func profileID(base int, k cmdKind, p site.ProfilePurpose, evse int) int {
 	switch {
 	case k == kindFallback:
-		return 1000 + evse
+		return base + evse
 	case p == site.PurposeTx:
-		return 3000 + evse
+		return base + 2*profileIDSpan + evse
 	}
-	return 2000 + evse
+	return base + profileIDSpan + evse
 }
 
 // form is one way of sending a limit.
@@ -91,13 +93,7 @@ func units(caps site.Capabilities, q site.ModelQuirks) []site.RateUnit {
 // dynForms lists the forms of a dynamic profile to try, in order.
 func (l *siteLoop) dynForms(c *charger, txRunning bool) []form {
 	q := l.ls.Quirks[site.ModelKey(c.st.Boot)]
-	stacks := []int{l.m.cfg.StackLevel}
-	if q.StackLevel > 0 && q.StackLevel != l.m.cfg.StackLevel {
-		stacks = []int{q.StackLevel, l.m.cfg.StackLevel}
-	}
-	if m := c.st.Capabilities.MaxStackLevel; m > 0 && m != stacks[len(stacks)-1] && m != stacks[0] {
-		stacks = append(stacks, m)
-	}
+	stacks := dynStacks(&l.m.cfg, q.StackLevel, c.st.Capabilities.MaxStackLevel)
 	purposes := []site.ProfilePurpose{site.PurposeTxDefault}
 	if txRunning {
 		purposes = []site.ProfilePurpose{site.PurposeTx}
@@ -116,12 +112,40 @@ func (l *siteLoop) dynForms(c *charger, txRunning bool) []form {
 	return fs
 }
 
-// fbForms lists the forms of a fallback profile: lowest stack level,
+// dynStacks lists the stack levels of dynamic profiles to try, in order:
+// the one learnt for the model, Config.StackLevel, then the charger's
+// maximum (some chargers take only that). Only levels above the
+// fallback's and within Config.MaxStackLevel (when set) and the charger's
+// maximum (when known) are tried: a dynamic TxDefault at or below the
+// fallback's level would not take effect or would replace the fallback,
+// and in local controller mode levels outside the loop's band are the
+// CSMS's. When none is left (the charger's maximum is below StackLevel)
+// StackLevel is sent all the same: the charger refuses it and is
+// reported non-compliant.
+func dynStacks(cfg *Config, learnt, chargerMax int) []int {
+	top := chargerMax
+	if cfg.MaxStackLevel > 0 && (top <= 0 || cfg.MaxStackLevel < top) {
+		top = cfg.MaxStackLevel
+	}
+	ok := func(s int) bool { return s > cfg.FallbackStackLevel && (top <= 0 || s <= top) }
+	var out []int
+	for _, s := range []int{learnt, cfg.StackLevel, top} {
+		if s > 0 && ok(s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		out = []int{cfg.StackLevel}
+	}
+	return out
+}
+
+// fbForms lists the forms of a fallback profile: its stack level,
 // TxDefault, each unit.
 func (l *siteLoop) fbForms(c *charger) []form {
 	var fs []form
 	for _, u := range units(c.st.Capabilities, l.ls.Quirks[site.ModelKey(c.st.Boot)]) {
-		fs = append(fs, form{unit: u, purpose: site.PurposeTxDefault, stack: 0})
+		fs = append(fs, form{unit: u, purpose: site.PurposeTxDefault, stack: l.m.cfg.FallbackStackLevel})
 	}
 	return fs
 }
@@ -139,7 +163,7 @@ func (l *siteLoop) newCommand(ref evseRef, kind cmdKind, f form, a site.Amps, no
 	seq := c.st.Loop.NextSeq
 	c.st.Loop.NextSeq++
 	rec := site.ProfileRecord{Seq: seq, Limit: a, Unit: f.unit, Value: float64(a), Purpose: f.purpose,
-		StackLevel: f.stack, ProfileID: profileID(kind, f.purpose, ref.id()), Sent: now}
+		StackLevel: f.stack, ProfileID: profileID(l.m.cfg.ProfileIDBase, kind, f.purpose, ref.id()), Sent: now}
 	if f.unit == site.UnitWatts {
 		ph := c.carPhases(ref.id()).Count()
 		if ph == 0 {

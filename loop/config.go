@@ -2,6 +2,7 @@ package loop
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -47,8 +48,22 @@ type Config struct {
 	// less than RenewBefore is left. Defaults 10m and Lease/2.
 	Lease       time.Duration
 	RenewBefore time.Duration
-	// StackLevel of dynamic profiles (fallbacks use 0); default 1.
-	StackLevel int
+	// Stack levels and profile ids of the loop's profiles (see "Stack
+	// levels" in doc.go). FallbackStackLevel is the fallback's (default 0);
+	// StackLevel is the dynamic profiles' and must be above it (default
+	// FallbackStackLevel+1). MaxStackLevel, when set, is the highest the
+	// loop may use: a charger that refuses StackLevel is tried at its own
+	// maximum only up to it (0: up to the charger's maximum). Chargers
+	// whose maximum is below a level the loop needs refuse those
+	// profiles (logged when their capabilities are read).
+	FallbackStackLevel int
+	StackLevel         int
+	MaxStackLevel      int
+	// ProfileIDBase: profile ids are ProfileIDBase+EVSE (fallback),
+	// ProfileIDBase+1000+EVSE (dynamic TxDefault), ProfileIDBase+2000+EVSE
+	// (dynamic Tx); so the loop uses ProfileIDBase+1 to
+	// ProfileIDBase+2000+site.MaxEVSEs ([Config.ProfileIDs]). Default 1000.
+	ProfileIDBase int
 	// MinRaiseInterval is the least time between two changes of one EVSE's
 	// limit that raise it; lowers always go at once. Default 10s.
 	MinRaiseInterval time.Duration
@@ -103,8 +118,15 @@ func (c *Config) Validate() error {
 	if c.FallbackFraction < 0 || c.FallbackFraction > 1 {
 		errs = append(errs, errors.New("loop: config: FallbackFraction must be within [0, 1]"))
 	}
-	if c.StackLevel < 0 {
-		errs = append(errs, errors.New("loop: config: StackLevel must not be negative"))
+	if c.FallbackStackLevel < 0 || c.StackLevel < 0 || c.MaxStackLevel < 0 || c.ProfileIDBase < 0 {
+		errs = append(errs, errors.New("loop: config: FallbackStackLevel, StackLevel, MaxStackLevel and ProfileIDBase must not be negative"))
+	}
+	if c.StackLevel > 0 && c.StackLevel <= c.FallbackStackLevel {
+		errs = append(errs, fmt.Errorf("loop: config: StackLevel (%d) must be above FallbackStackLevel (%d): a dynamic TxDefault profile at or below the fallback's level would not take effect (or would replace it)",
+			c.StackLevel, c.FallbackStackLevel))
+	}
+	if dyn := max(c.StackLevel, c.FallbackStackLevel+1); c.MaxStackLevel > 0 && c.MaxStackLevel < dyn {
+		errs = append(errs, fmt.Errorf("loop: config: MaxStackLevel (%d) must not be below the dynamic stack level (%d)", c.MaxStackLevel, dyn))
 	}
 	for _, d := range []struct {
 		name string
@@ -157,7 +179,10 @@ func (c Config) withDefaults() Config {
 	def(&c.MeterMaxAge, time.Minute)
 	def(&c.OtherLoadHold, 2*time.Minute)
 	if c.StackLevel == 0 {
-		c.StackLevel = 1
+		c.StackLevel = c.FallbackStackLevel + 1
+	}
+	if c.ProfileIDBase == 0 {
+		c.ProfileIDBase = DefaultProfileIDBase
 	}
 	if c.Tolerance == 0 {
 		c.Tolerance = 2
@@ -180,3 +205,21 @@ func (stoppedError) Error() string { return "loop: stopped" }
 
 // Is makes errors.Is(err, site.ErrUnavailable) true.
 func (stoppedError) Is(target error) bool { return target == site.ErrUnavailable }
+
+// DefaultProfileIDBase is Config.ProfileIDBase's default.
+const DefaultProfileIDBase = 1000
+
+// profileIDSpan is the distance between the id blocks of the fallback,
+// dynamic TxDefault and dynamic Tx profiles.
+const profileIDSpan = 1000
+
+// ProfileIDs returns the lowest and highest profile id the loop uses
+// with c (after defaults), for callers that reserve them (local
+// controller mode).
+func (c Config) ProfileIDs() (lo, hi int) {
+	base := c.ProfileIDBase
+	if base == 0 {
+		base = DefaultProfileIDBase
+	}
+	return base + 1, base + 2*profileIDSpan + site.MaxEVSEs
+}

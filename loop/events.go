@@ -56,6 +56,11 @@ func (l *siteLoop) apply(ctx context.Context, ev site.Event) {
 		c.resendAll()
 	case site.ChargerCapabilitiesRead:
 		c.st.Capabilities = e.Capabilities
+		if m := e.Capabilities.MaxStackLevel; m > 0 && m < l.m.cfg.StackLevel {
+			l.log.Warn("charger's maximum stack level is below the loop's: it will refuse the loop's profiles (set the loop's stack levels within it)",
+				"charger", c.ref.ChargerID, "max_stack_level", m, "fallback_stack_level", l.m.cfg.FallbackStackLevel,
+				"stack_level", l.m.cfg.StackLevel)
+		}
 	case site.EVSEStatusChanged:
 		s := evse(e.EVSE)
 		s.Status, s.StatusTime = e.Status, e.At()
