@@ -22,8 +22,8 @@ func depot() site.Config {
 		Site:     site.Site{ID: "depot", NominalVoltage: 230, GridLimit: site.Uniform(63)},
 		Circuits: []site.Circuit{{ID: "board", Limit: site.Uniform(32)}},
 		Chargers: []site.Charger{
-			{ID: "c1", Circuit: "board", EVSEs: []site.EVSE{{ID: 1, MaxCurrent: 16, Phases: 3}}},
-			{ID: "c2", Circuit: "board", EVSEs: []site.EVSE{{ID: 1, MaxCurrent: 16, Phases: 3}}},
+			{ID: "c1", OCPPIdentity: "CP-1", Circuit: "board", EVSEs: []site.EVSE{{ID: 1, MaxCurrent: 16, Phases: 3}}},
+			{ID: "c2", OCPPIdentity: "CP-2", Circuit: "board", EVSEs: []site.EVSE{{ID: 1, MaxCurrent: 16, Phases: 3}}},
 		},
 	}
 }
