@@ -365,6 +365,9 @@ func (a *authenticator) admit(ctx context.Context, method string) (context.Conte
 	if strings.HasPrefix(method, apiPrefix) {
 		act, ok := methodActions[method]
 		if !ok {
+			act, ok = planMethodActions[method]
+		}
+		if !ok {
 			return ctx, denied(ReasonRoleNotAllowed, "method %s is not open to any role", method)
 		}
 		if !roleAllows(p.Role, act) {
