@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/smartcharge/smartcharge/site"
 )
@@ -32,6 +33,9 @@ func (c *conn) proxyFrame(ctx context.Context, data []byte) {
 	}
 	switch f.Type {
 	case TypeCall:
+		if tx := c.endedTransaction(f); tx != "" {
+			c.up.profiles.txEnded(c, tx)
+		}
 		call := &upCall{id: f.ID, action: f.Action, frame: bytes.Clone(data)}
 		if c.version == V16 && f.Action == "StartTransaction" {
 			call.req = bytes.Clone(f.Payload)
@@ -158,35 +162,174 @@ func (c *conn) observeAnswer(ctx context.Context, call *upCall, payload []byte) 
 type profileRef struct {
 	id, stack, evse int
 	purpose         string
-	unit            string
-	limit           float64
-	hasLimit        bool
+	// txID is a TxProfile's transaction ("" when not given).
+	txID string
+	// scheds are its schedules as limits (none when unreadable).
+	scheds []site.ExternalSchedule
+}
+
+// csmsProfileMsg is what the proxy reads of a SetChargingProfile of
+// either version: 1.6 connectorId/csChargingProfiles with one schedule,
+// 2.0.1 evseId/chargingProfile with one to three. Times are read one by
+// one so that a bad one does not hide the profile's id and stack level.
+type csmsProfileMsg struct {
+	ConnectorID int          `json:"connectorId"`
+	EvseID      int          `json:"evseId"`
+	P16         *csmsProfile `json:"csChargingProfiles"`
+	P201        *csmsProfile `json:"chargingProfile"`
+}
+
+type csmsProfile struct {
+	ChargingProfileID int             `json:"chargingProfileId"` // 1.6
+	ID                int             `json:"id"`                // 2.0.1
+	StackLevel        int             `json:"stackLevel"`
+	Purpose           string          `json:"chargingProfilePurpose"`
+	Kind              string          `json:"chargingProfileKind"`
+	Recurrency        string          `json:"recurrencyKind"`
+	ValidFrom         json.RawMessage `json:"validFrom"`
+	ValidTo           json.RawMessage `json:"validTo"`
+	TransactionID     json.RawMessage `json:"transactionId"` // 1.6 integer, 2.0.1 string
+	Schedule          json.RawMessage `json:"chargingSchedule"`
+}
+
+type csmsSchedule struct {
+	StartSchedule json.RawMessage `json:"startSchedule"`
+	Duration      int             `json:"duration"`
+	RateUnit      string          `json:"chargingRateUnit"`
+	Periods       []struct {
+		StartPeriod int     `json:"startPeriod"`
+		Limit       float64 `json:"limit"`
+	} `json:"chargingSchedulePeriod"`
+}
+
+// jsonTime reads an OCPP dateTime; zero when absent or unreadable.
+func jsonTime(raw json.RawMessage) time.Time {
+	var s string
+	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 func (c *conn) readSetProfile(payload []byte) (profileRef, bool) {
-	if c.version == V16 {
-		var m setProfileReq16
-		if json.Unmarshal(payload, &m) != nil {
-			return profileRef{}, false
-		}
-		p := profileRef{id: m.Profile.ChargingProfileID, stack: m.Profile.StackLevel, evse: m.ConnectorID, purpose: m.Profile.Purpose, unit: m.Profile.Schedule.RateUnit}
-		if ps := m.Profile.Schedule.Periods; len(ps) > 0 {
-			p.limit, p.hasLimit = ps[0].Limit, true
-		}
-		return p, true
-	}
-	var m setProfileReq201
+	var m csmsProfileMsg
 	if json.Unmarshal(payload, &m) != nil {
 		return profileRef{}, false
 	}
-	p := profileRef{id: m.Profile.ID, stack: m.Profile.StackLevel, evse: m.EvseID, purpose: m.Profile.Purpose}
-	if ss := m.Profile.Schedules; len(ss) > 0 {
-		p.unit = ss[0].RateUnit
-		if len(ss[0].Periods) > 0 {
-			p.limit, p.hasLimit = ss[0].Periods[0].Limit, true
+	pr, evse, id := m.P201, m.EvseID, 0
+	if c.version == V16 {
+		pr, evse = m.P16, m.ConnectorID
+	}
+	if pr == nil {
+		return profileRef{}, false
+	}
+	id = pr.ID
+	if c.version == V16 {
+		id = pr.ChargingProfileID
+	}
+	p := profileRef{id: id, stack: pr.StackLevel, evse: evse, purpose: pr.Purpose}
+	if len(pr.TransactionID) > 0 {
+		var s string
+		if json.Unmarshal(pr.TransactionID, &s) != nil {
+			s = string(bytes.TrimSpace(pr.TransactionID)) // 1.6: a number
+		}
+		p.txID = s
+	}
+	var scheds []csmsSchedule
+	if c.version == V16 {
+		var one csmsSchedule
+		if json.Unmarshal(pr.Schedule, &one) == nil {
+			scheds = []csmsSchedule{one}
+		}
+	} else {
+		_ = json.Unmarshal(pr.Schedule, &scheds)
+	}
+	for _, cs := range scheds {
+		if s, ok := externalSchedule(pr, cs); ok {
+			s.ProfileID, s.StackLevel, s.TransactionID = id, pr.StackLevel, p.txID
+			p.scheds = append(p.scheds, s)
 		}
 	}
 	return p, true
+}
+
+// externalSchedule turns a CSMS schedule into a limit schedule: absolute
+// and recurring (daily, weekly) schedules keep their start; relative ones
+// (and those without a start) start with a transaction the proxy does not
+// follow, so their lowest period counts all the time (on the safe side).
+func externalSchedule(p *csmsProfile, cs csmsSchedule) (site.ExternalSchedule, bool) {
+	s := site.ExternalSchedule{ValidFrom: jsonTime(p.ValidFrom), ValidTo: jsonTime(p.ValidTo)}
+	switch p.Purpose {
+	case "ChargePointMaxProfile", "ChargingStationMaxProfile":
+		s.Purpose = site.PurposeStationMax
+	case "TxDefaultProfile":
+		s.Purpose = site.PurposeTxDefault
+	case "TxProfile":
+		s.Purpose = site.PurposeTx
+	}
+	switch cs.RateUnit {
+	case "A":
+		s.Unit = site.UnitAmps
+	case "W":
+		s.Unit = site.UnitWatts
+	default:
+		return s, false
+	}
+	for _, pp := range cs.Periods {
+		s.Periods = append(s.Periods, site.Period{Offset: time.Duration(pp.StartPeriod) * time.Second, Limit: max(pp.Limit, 0)})
+	}
+	if len(s.Periods) == 0 {
+		return s, false
+	}
+	slices.SortStableFunc(s.Periods, func(a, b site.Period) int { return int(a.Offset - b.Offset) })
+	s.Periods = slices.CompactFunc(s.Periods, func(a, b site.Period) bool { return a.Offset == b.Offset })
+	if cs.Duration > 0 {
+		s.Duration = time.Duration(cs.Duration) * time.Second
+	}
+	start := jsonTime(cs.StartSchedule)
+	switch {
+	case p.Kind == "Absolute":
+		s.Start = start
+	case p.Kind == "Recurring" && p.Recurrency == "Daily":
+		s.Start, s.Recurrency = start, site.RecurrencyDaily
+	case p.Kind == "Recurring" && p.Recurrency == "Weekly":
+		s.Start, s.Recurrency = start, site.RecurrencyWeekly
+	}
+	if s.Validate() != nil {
+		// Not a schedule we can follow in time: its lowest limit while
+		// valid.
+		s.Start, s.Recurrency, s.Duration = time.Time{}, site.RecurrencyNone, 0
+		if !s.ValidTo.IsZero() && !s.ValidTo.After(s.ValidFrom) {
+			s.ValidFrom, s.ValidTo = time.Time{}, time.Time{}
+		}
+	}
+	return s, true
+}
+
+// rejects reports whether a CSMS SetChargingProfile is refused: it uses
+// a reserved profile id or stack level (it would replace smartcharge's
+// profile: OCPP 2.0.1 K01.FR.05, 1.6 section 5.16.1) or would shadow
+// smartcharge's profiles.
+func (p *ProxyConfig) rejects(pr profileRef) bool {
+	return p.ReservedProfileIDs.Contains(pr.id) || p.ReservedStackLevels.Contains(pr.stack) || p.shadows(pr.purpose, pr.stack)
+}
+
+// shadows reports whether a CSMS profile at stack level stack with
+// purpose would take effect over smartcharge's: within Tx and TxDefault
+// the highest stack level in force leads (OCPP 2.0.1 K08, 1.6 section
+// 3.13.2), so a CSMS Tx/TxDefault profile above the reserved band would
+// override smartcharge's limits. Station maxima combine with the others
+// by the lowest limit and are never shadowing.
+func (p *ProxyConfig) shadows(purpose string, stack int) bool {
+	switch purpose {
+	case "TxProfile", "TxDefaultProfile":
+		return stack > p.ReservedStackLevels.Hi
+	}
+	return false
 }
 
 // clearRef is a ClearChargingProfile's criteria; nil fields match any.
@@ -254,11 +397,11 @@ func (u *upstream) intercept(f Frame) bool {
 	switch f.Action {
 	case "SetChargingProfile":
 		p, ok := c.readSetProfile(f.Payload)
-		if !ok || (!cfg.ReservedProfileIDs.Contains(p.id) && !cfg.ReservedStackLevels.Contains(p.stack)) {
+		if !ok || !cfg.rejects(p) {
 			return false
 		}
-		c.log.Warn("ocpp proxy: CSMS SetChargingProfile uses a reserved profile id or stack level; answered Rejected, not relayed",
-			"profile_id", p.id, "stack_level", p.stack, "reserved_ids", cfg.ReservedProfileIDs, "reserved_stack_levels", cfg.ReservedStackLevels)
+		c.log.Warn("ocpp proxy: CSMS SetChargingProfile uses a reserved profile id or stack level (or a Tx/TxDefault level above them); answered Rejected, not relayed",
+			"profile_id", p.id, "stack_level", p.stack, "purpose", p.purpose, "reserved_ids", cfg.ReservedProfileIDs, "reserved_stack_levels", cfg.ReservedStackLevels)
 		u.writeCSMSAnswer(f.ID, rejectedPayload(c.version))
 		return true
 	case "ClearChargingProfile":
@@ -402,31 +545,68 @@ func (ps *csmsProfiles) clear(c *conn, r clearRef) {
 	ps.publish(c, touched)
 }
 
-// publish reports each touched EVSE's lowest CSMS limits (A and W), or
-// that none is left.
+// txEnded drops the CSMS's Tx profiles of a transaction that ended: the
+// charger discards them with it.
+func (ps *csmsProfiles) txEnded(c *conn, txID string) {
+	if txID == "" {
+		return
+	}
+	ps.mu.Lock()
+	var touched []int
+	ps.m = slices.DeleteFunc(ps.m, func(o profileRef) bool {
+		if o.purpose == "TxProfile" && o.txID == txID {
+			touched = append(touched, o.evse)
+			return true
+		}
+		return false
+	})
+	ps.mu.Unlock()
+	ps.publish(c, touched)
+}
+
+// endedTransaction returns the id of the transaction a charger's CALL
+// ends (1.6 StopTransaction, 2.0.1 TransactionEvent Ended), or "".
+func (c *conn) endedTransaction(f Frame) string {
+	switch {
+	case c.version == V16 && f.Action == "StopTransaction":
+		var m struct {
+			TransactionID json.Number `json:"transactionId"`
+		}
+		if json.Unmarshal(f.Payload, &m) == nil {
+			return m.TransactionID.String()
+		}
+	case c.version == V201 && f.Action == "TransactionEvent":
+		var m struct {
+			EventType string `json:"eventType"`
+			Info      struct {
+				TransactionID string `json:"transactionId"`
+			} `json:"transactionInfo"`
+		}
+		if json.Unmarshal(f.Payload, &m) == nil && m.EventType == "Ended" {
+			return m.Info.TransactionID
+		}
+	}
+	return ""
+}
+
+// publish reports, for each touched EVSE, the schedules of every CSMS
+// profile there (the loop follows the lowest in force at each moment),
+// or that none is left.
 func (ps *csmsProfiles) publish(c *conn, evses []int) {
 	slices.Sort(evses)
 	evses = slices.Compact(evses)
 	for _, evse := range evses {
-		ev := site.ExternalLimitReported{EventHeader: c.header(c.now()), EVSE: evse, Source: "CSMS"}
-		found := false
+		ev := site.ExternalSchedulesReported{EventHeader: c.header(c.now()), EVSE: evse, Source: "CSMS"}
 		ps.mu.Lock()
 		for _, p := range ps.m {
-			if p.evse != evse || !p.hasLimit {
-				continue
-			}
-			found = true
-			if p.unit == "W" {
-				if ev.Power == 0 || site.Watts(p.limit) < ev.Power {
-					ev.Power = site.Watts(p.limit)
-				}
-			} else if ev.Limit == 0 || site.Amps(p.limit) < ev.Limit {
-				ev.Limit = site.Amps(p.limit)
+			if p.evse == evse {
+				ev.Schedules = append(ev.Schedules, p.scheds...)
 			}
 		}
 		ps.mu.Unlock()
-		ev.Cleared = !found
-		c.log.Info("ocpp proxy: CSMS charging limit", "evse", evse, "amps", float64(ev.Limit), "watts", float64(ev.Power), "cleared", ev.Cleared)
+		a, hasA, w, hasW, _ := site.ExternalLimitsAt(ev.Schedules, ev.Time)
+		c.log.Info("ocpp proxy: CSMS charging limit", "evse", evse, "schedules", len(ev.Schedules),
+			"amps_now", float64(a), "has_amps", hasA, "watts_now", float64(w), "has_watts", hasW, "cleared", ev.Cleared())
 		c.publish(ev)
 	}
 }

@@ -38,26 +38,37 @@ func FuzzProxyProfileReaders(f *testing.F) {
 }
 
 // TestReservedProfileRules names the proxy's rules for the CSMS's
-// profiles that touch smartcharge's reserved ids and stack levels.
+// profiles that touch smartcharge's reserved ids and stack levels
+// (defaults: stack levels 4..5, ids 1000..3999). Within Tx and TxDefault
+// the highest stack level leads (OCPP 2.0.1 K08), so a CSMS Tx/TxDefault
+// above the band would override smartcharge's; a station maximum
+// combines by the lowest limit at any level.
 func TestReservedProfileRules(t *testing.T) {
 	p := ProxyConfig{}.withDefaults()
 	cases := []struct {
-		desc  string
-		id    int
-		stack int
-		taken bool
+		desc    string
+		id      int
+		stack   int
+		purpose string
+		taken   bool
 	}{
-		{"free id and level relayed", 77, 3, false},
-		{"reserved id rejected", 1001, 3, true},
-		{"reserved stack level rejected", 77, 1, true},
-		{"stack level 0 is the loop's fallback level", 5, 0, true},
-		{"first id past the range relayed", 4000, 2, false},
+		{"free id and level relayed", 77, 3, "TxDefaultProfile", false},
+		{"CSMS keeps stack level 0", 5, 0, "TxProfile", false},
+		{"reserved id rejected", 1001, 3, "ChargePointMaxProfile", true},
+		{"loop's fallback level rejected", 77, 4, "TxDefaultProfile", true},
+		{"loop's dynamic level rejected", 77, 5, "TxProfile", true},
+		{"reserved level rejected for a station maximum too", 77, 4, "ChargingStationMaxProfile", true},
+		{"Tx above the band would shadow: rejected", 77, 6, "TxProfile", true},
+		{"TxDefault above the band would shadow: rejected", 77, 8, "TxDefaultProfile", true},
+		{"station maximum above the band relayed", 77, 8, "ChargePointMaxProfile", false},
+		{"first id past the range relayed", 4000, 2, "TxProfile", false},
+		{"id just below the range relayed", 999, 2, "TxProfile", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
-			got := p.ReservedProfileIDs.Contains(tc.id) || p.ReservedStackLevels.Contains(tc.stack)
+			got := p.rejects(profileRef{id: tc.id, stack: tc.stack, purpose: tc.purpose})
 			if got != tc.taken {
-				t.Errorf("id %d stack %d: reserved %v, want %v", tc.id, tc.stack, got, tc.taken)
+				t.Errorf("id %d stack %d %s: rejected %v, want %v", tc.id, tc.stack, tc.purpose, got, tc.taken)
 			}
 		})
 	}
@@ -73,6 +84,8 @@ func TestProxyConfigValidate(t *testing.T) {
 		{"defaults", ProxyConfig{Upstream: up}, true},
 		{"no upstream", ProxyConfig{}, false},
 		{"stack range reversed", ProxyConfig{Upstream: up, ReservedStackLevels: IntRange{3, 2}}, false},
+		{"one stack level only (the loop needs two)", ProxyConfig{Upstream: up, ReservedStackLevels: IntRange{4, 4}}, false},
+		{"stack levels 6..7", ProxyConfig{Upstream: up, ReservedStackLevels: IntRange{6, 7}}, true},
 		{"negative ids", ProxyConfig{Upstream: up, ReservedProfileIDs: IntRange{-1, 2}}, false},
 		{"unknown loss", ProxyConfig{Upstream: up, Loss: 9}, false},
 		{"negative queue", ProxyConfig{Upstream: up, OfflineQueueLimit: -1}, false},

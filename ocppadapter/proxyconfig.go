@@ -20,6 +20,19 @@ const (
 	DefaultOfflineQueueLimit   = 1000
 )
 
+// Default reserved ranges of local controller mode (see "Charging
+// profiles: who wins" in docs/proxy.md): the CSMS keeps stack levels 0..3
+// and every profile id outside 1000..3999; smartcharge's fallback
+// TxDefault goes at level 4, its dynamic profiles at 5 (package loop:
+// FallbackStackLevel = Lo, StackLevel = Lo+1, MaxStackLevel = Hi,
+// ProfileIDBase = the ids' Lo).
+const (
+	DefaultReservedStackLevelLo = 4
+	DefaultReservedStackLevelHi = 5
+	DefaultReservedProfileIDLo  = 1000
+	DefaultReservedProfileIDHi  = 3999
+)
+
 // IntRange is the closed range Lo..Hi. The zero value is the range 0..0.
 type IntRange struct{ Lo, Hi int }
 
@@ -141,9 +154,14 @@ type ProxyConfig struct {
 
 	// ReservedStackLevels and ReservedProfileIDs are smartcharge's own:
 	// a CSMS SetChargingProfile using one is answered Rejected (not
-	// relayed), a CSMS ClearChargingProfile that would remove one is
-	// narrowed. The control loop must send its profiles within them.
-	// Zero values take 0..1 and 1000..3999 (what package loop uses).
+	// relayed), and so is a CSMS TxProfile or TxDefaultProfile above the
+	// reserved stack levels (it would override smartcharge's: within a
+	// purpose the highest stack level leads); a CSMS ClearChargingProfile
+	// that would remove one is narrowed. The control loop must send its
+	// profiles within them: fallback at Lo, dynamic at Lo+1..Hi, so the
+	// stack levels must hold at least two. Zero values take
+	// DefaultReservedStackLevelLo..Hi (4..5) and
+	// DefaultReservedProfileIDLo..Hi (1000..3999); see [ProxyConfig.Reserved].
 	ReservedStackLevels IntRange
 	ReservedProfileIDs  IntRange
 
@@ -173,8 +191,8 @@ func (p *ProxyConfig) Validate() error {
 	if p.Upstream == nil {
 		errs = append(errs, errors.New("ocppadapter: config: Proxy.Upstream is required"))
 	}
-	if r := p.ReservedStackLevels; r.Lo < 0 || r.Hi < r.Lo {
-		errs = append(errs, errors.New("ocppadapter: config: Proxy.ReservedStackLevels must be 0 <= Lo <= Hi"))
+	if r := p.ReservedStackLevels; r != (IntRange{}) && (r.Lo < 0 || r.Hi <= r.Lo) {
+		errs = append(errs, errors.New("ocppadapter: config: Proxy.ReservedStackLevels must be 0 <= Lo < Hi (the loop's fallback at Lo, its dynamic profiles above)"))
 	}
 	if r := p.ReservedProfileIDs; r.Lo < 0 || r.Hi < r.Lo {
 		errs = append(errs, errors.New("ocppadapter: config: Proxy.ReservedProfileIDs must be 0 <= Lo <= Hi"))
@@ -192,12 +210,7 @@ func (p *ProxyConfig) Validate() error {
 }
 
 func (p ProxyConfig) withDefaults() ProxyConfig {
-	if p.ReservedStackLevels == (IntRange{}) {
-		p.ReservedStackLevels = IntRange{0, 1}
-	}
-	if p.ReservedProfileIDs == (IntRange{}) {
-		p.ReservedProfileIDs = IntRange{1000, 3999}
-	}
+	p.ReservedStackLevels, p.ReservedProfileIDs = p.Reserved()
 	if p.OfflineQueueLimit == 0 {
 		p.OfflineQueueLimit = DefaultOfflineQueueLimit
 	}
@@ -214,6 +227,19 @@ func (p ProxyConfig) withDefaults() ProxyConfig {
 		p.RetryMax = p.RetryMin
 	}
 	return p
+}
+
+// Reserved returns the reserved stack levels and profile ids in force
+// (the defaults for zero values), for wiring the control loop to them.
+func (p ProxyConfig) Reserved() (stackLevels, profileIDs IntRange) {
+	stackLevels, profileIDs = p.ReservedStackLevels, p.ReservedProfileIDs
+	if stackLevels == (IntRange{}) {
+		stackLevels = IntRange{DefaultReservedStackLevelLo, DefaultReservedStackLevelHi}
+	}
+	if profileIDs == (IntRange{}) {
+		profileIDs = IntRange{DefaultReservedProfileIDLo, DefaultReservedProfileIDHi}
+	}
+	return stackLevels, profileIDs
 }
 
 // closesOnLoss reports whether a charger of version v is disconnected

@@ -170,7 +170,7 @@ func ts() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z") }
 // ocpp-rpc in strict mode, and checks that every frame arrives unchanged
 // both ways, that message ids never collide while the CSMS and smartcharge
 // send CALLs to the same chargers at once, that the CSMS's lower station
-// maximum wins (ExternalLimitReported; the composite schedule read from
+// maximum wins (ExternalSchedulesReported; the composite schedule read from
 // the charger), that the CSMS cannot take smartcharge's reserved profile
 // id nor clear its profiles, that CALLs sent while the CSMS is down are
 // replayed in order when it is back (duration: SMARTCHARGE_PROXY_OUTAGE,
@@ -316,7 +316,7 @@ func TestProxyEndToEnd(t *testing.T) {
 			errs[0] = err
 		})
 		wg.Go(func() {
-			res, err := srv.SetLimit(context.Background(), s.ref, site.LimitRequest{EVSE: 1, Purpose: site.PurposeTxDefault, ProfileID: 2001, StackLevel: 1,
+			res, err := srv.SetLimit(context.Background(), s.ref, site.LimitRequest{EVSE: 1, Purpose: site.PurposeTxDefault, ProfileID: 2001, StackLevel: 5,
 				Unit: site.UnitAmps, Periods: []site.Period{{Limit: 16}}})
 			if err == nil && res.Status != site.CommandAccepted {
 				err = fmt.Errorf("smartcharge SetLimit: %v", res)
@@ -337,9 +337,9 @@ func TestProxyEndToEnd(t *testing.T) {
 		return errors.Join(errs...)
 	})
 	for _, s := range chargers {
-		ev := ocpptest.WaitFor(t, events, 0, 10*time.Second, func(e site.ExternalLimitReported) bool { return e.Ref == s.ref && !e.Cleared })
-		if ev.Limit != 10 || ev.EVSE != 0 || ev.Source != "CSMS" {
-			t.Errorf("%s: ExternalLimitReported %+v, want 10 A on EVSE 0 from CSMS", s.id, ev)
+		ev := ocpptest.WaitFor(t, events, 0, 10*time.Second, func(e site.ExternalSchedulesReported) bool { return e.Ref == s.ref && !e.Cleared() })
+		if a, hasA, _, _, _ := site.ExternalLimitsAt(ev.Schedules, time.Now()); a != 10 || !hasA || ev.EVSE != 0 || ev.Source != "CSMS" {
+			t.Errorf("%s: ExternalSchedulesReported %+v, want 10 A on EVSE 0 from CSMS", s.id, ev)
 		}
 		sch, err := srv.CompositeSchedule(context.Background(), s.ref, 1, time.Hour, site.UnitAmps)
 		if err != nil {
@@ -376,14 +376,14 @@ func TestProxyEndToEnd(t *testing.T) {
 			if crit, isMap := m["chargingProfileCriteria"].(map[string]any); isMap {
 				lvl, ok = crit["stackLevel"]
 			}
-			if !ok || lvl == 0.0 || lvl == 1.0 {
+			if !ok || lvl == 4.0 || lvl == 5.0 {
 				return fmt.Errorf("narrowed clear %s touches a reserved stack level", c)
 			}
 		}
 		return nil
 	})
 	for _, s := range chargers {
-		ocpptest.WaitFor(t, events, 0, 10*time.Second, func(e site.ExternalLimitReported) bool { return e.Ref == s.ref && e.Cleared })
+		ocpptest.WaitFor(t, events, 0, 10*time.Second, func(e site.ExternalSchedulesReported) bool { return e.Ref == s.ref && e.Cleared() })
 	}
 
 	// Phase 4: the CSMS goes down; the chargers go on (their CALLs time
@@ -416,7 +416,7 @@ func TestProxyEndToEnd(t *testing.T) {
 	})
 	// Load management goes on: what the chargers report is read.
 	ocpptest.WaitFor(t, events, mark, 5*time.Second, func(e site.MeterSampled) bool { return true })
-	if _, err := srv.SetLimit(context.Background(), chargers[0].ref, site.LimitRequest{EVSE: 1, Purpose: site.PurposeTxDefault, ProfileID: 2001, StackLevel: 1,
+	if _, err := srv.SetLimit(context.Background(), chargers[0].ref, site.LimitRequest{EVSE: 1, Purpose: site.PurposeTxDefault, ProfileID: 2001, StackLevel: 5,
 		Unit: site.UnitAmps, Periods: []site.Period{{Limit: 12}}}); err != nil {
 		t.Errorf("SetLimit while the CSMS is down: %v", err)
 	}
