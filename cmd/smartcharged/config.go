@@ -143,7 +143,11 @@ type ProxySettings struct {
 	// Upstreams maps "site" or "site/charger" to the CSMS to relay to.
 	Upstreams map[string]UpstreamSettings `yaml:"upstreams"`
 	// ReservedStackLevels and ReservedProfileIDs ([lo, hi]) are
-	// smartcharge's own; a CSMS profile using them is refused.
+	// smartcharge's own; a CSMS profile using them (or a CSMS Tx/TxDefault
+	// profile above the stack levels) is refused. The control loop puts
+	// its fallback at stack level lo, its dynamic profiles at lo+1 (up to
+	// hi) and its profile ids from lo+1 (lo+1..lo+2032). Defaults [4, 5]
+	// (the CSMS keeps 0..3) and [1000, 3999].
 	ReservedStackLevels []int `yaml:"reserved_stack_levels"`
 	ReservedProfileIDs  []int `yaml:"reserved_profile_ids"`
 	// Loss: "spec" (default: what OCPP 2.0.1 Part 4 asks), "keep" or "close".

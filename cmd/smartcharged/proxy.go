@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/smartcharge/smartcharge/loop"
 	"github.com/smartcharge/smartcharge/ocppadapter"
 )
 
@@ -60,12 +61,35 @@ func (p *ProxySettings) adapterConfig() (*ocppadapter.ProxyConfig, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if err := proxyLoopLevels(cfg, &loop.Config{}); err != nil {
+		return nil, err
+	}
 	up, err := ocppadapter.StaticUpstreams(targets)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Upstream = up
 	return cfg, nil
+}
+
+// proxyLoopLevels puts the control loop's profiles into the stack levels
+// and profile ids the proxy reserves for smartcharge (docs/proxy.md,
+// "Charging profiles: who wins"): fallback TxDefault at the lowest
+// reserved level, dynamic profiles at the next one and never above the
+// highest; profile ids from the lowest reserved id. It fails when the
+// ranges cannot hold them.
+func proxyLoopLevels(p *ocppadapter.ProxyConfig, lc *loop.Config) error {
+	stack, ids := p.Reserved()
+	var errs []error
+	if stack.Hi <= stack.Lo {
+		errs = append(errs, fmt.Errorf("reserved_stack_levels %v: want at least two levels (the loop's fallback at lo, its dynamic profiles above)", []int{stack.Lo, stack.Hi}))
+	}
+	lc.FallbackStackLevel, lc.StackLevel, lc.MaxStackLevel, lc.ProfileIDBase = stack.Lo, stack.Lo+1, stack.Hi, ids.Lo
+	if lo, hi := lc.ProfileIDs(); lo < ids.Lo || hi > ids.Hi {
+		errs = append(errs, fmt.Errorf("reserved_profile_ids %v: must hold the loop's profile ids %d..%d (lo+1 to lo+%d)",
+			[]int{ids.Lo, ids.Hi}, lo, hi, hi-ids.Lo))
+	}
+	return errors.Join(errs...)
 }
 
 // intRange reads [lo, hi]; empty keeps the adapter's default.

@@ -69,9 +69,9 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 	// The adapter and the delegation hub publish into the loop and the
 	// loop commands them: the sink is bound once all exist.
 	events := &lateSink{}
+	var proxy *ocppadapter.ProxyConfig // local controller mode
 	if cfg.OCPPListen != "" {
 		oc := cfg.File.OCPP
-		var proxy *ocppadapter.ProxyConfig
 		if oc.Proxy != nil {
 			var err error
 			if proxy, err = oc.Proxy.adapterConfig(); err != nil {
@@ -115,7 +115,7 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 
 	lc := cfg.File.Loop
 	sched := lc.schedulerConfig()
-	mgr, err := loop.New(loop.Config{
+	loopCfg := loop.Config{
 		Store:            store,
 		LoopState:        store,
 		Control:          control,
@@ -131,7 +131,17 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 		ResumeGrace:      lc.ResumeGrace,
 		SiteRescan:       lc.SiteRescan,
 		FallbackFraction: lc.FallbackFraction,
-	})
+	}
+	if proxy != nil {
+		// smartcharge's profiles go into the stack levels and ids the
+		// proxy reserves, so the CSMS's and ours never replace each other.
+		if err := proxyLoopLevels(proxy, &loopCfg); err != nil {
+			return nil, fmt.Errorf("ocpp.proxy: %w", err)
+		}
+		log.Info("loop profiles in the proxy's reserved range", "fallback_stack_level", loopCfg.FallbackStackLevel,
+			"stack_level", loopCfg.StackLevel, "max_stack_level", loopCfg.MaxStackLevel, "profile_id_base", loopCfg.ProfileIDBase)
+	}
+	mgr, err := loop.New(loopCfg)
 	if err != nil {
 		return nil, fmt.Errorf("loop: %w", err)
 	}
