@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	pb "github.com/smartcharge/smartcharge/proto/smartcharge/v1"
 	"github.com/smartcharge/smartcharge/site"
@@ -14,8 +15,24 @@ type chargerService struct {
 	*Server
 }
 
+var chargers = &resource[site.Charger, *pb.Charger]{
+	field: "charger", kind: "chargers", pattern: patternCharger, coll: collChargers, write: actWriteConfig,
+	mask:       &chargerMask,
+	items:      func(c *site.Config) *[]site.Charger { return &c.Chargers },
+	id:         chargerID,
+	generation: func(c site.Charger) int64 { return c.Generation },
+	carry: func(to *site.Charger, from site.Charger) {
+		to.Generation, to.CreateTime, to.UpdateTime = from.Generation, from.CreateTime, from.UpdateTime
+	},
+	blank:     func(siteID string) site.Charger { return site.Charger{SiteID: siteID} },
+	fromProto: chargerFromProto,
+	toProto: func(ctx context.Context, s *Server, c site.Charger, _ time.Time) (*pb.Charger, error) {
+		return s.withStatus(ctx, c)
+	},
+}
+
 // withStatus converts a charger with its live status.
-func (s *chargerService) withStatus(ctx context.Context, c site.Charger) (*pb.Charger, error) {
+func (s *Server) withStatus(ctx context.Context, c site.Charger) (*pb.Charger, error) {
 	st, err := s.store.ChargerState(ctx, site.ChargerRef{SiteID: c.SiteID, ChargerID: c.ID})
 	switch {
 	case errors.Is(err, site.ErrNotFound):
@@ -28,65 +45,19 @@ func (s *chargerService) withStatus(ctx context.Context, c site.Charger) (*pb.Ch
 }
 
 func (s *chargerService) GetCharger(ctx context.Context, req *pb.GetChargerRequest) (*pb.GetChargerResponse, error) {
-	resp, err := s.getCharger(ctx, req)
-	return resp, s.status(ctx, err)
-}
-
-func (s *chargerService) getCharger(ctx context.Context, req *pb.GetChargerRequest) (*pb.GetChargerResponse, error) {
-	sid, id, err := parseChildName(req.GetName(), patternCharger)
+	c, err := chargers.get(ctx, s.Server, req.GetName())
 	if err != nil {
-		return nil, badField("name", "%v", err)
+		return nil, s.status(ctx, err)
 	}
-	if _, err := authorize(ctx, actRead, sid); err != nil {
-		return nil, err
-	}
-	cfg, err := s.read(ctx, sid)
-	if err != nil {
-		return nil, err
-	}
-	i := indexByID(cfg.Chargers, chargerID, id)
-	if i < 0 {
-		return nil, notFound(req.GetName())
-	}
-	p, err := s.withStatus(ctx, cfg.Chargers[i])
-	if err != nil {
-		return nil, err
-	}
-	return &pb.GetChargerResponse{Charger: p}, nil
+	return &pb.GetChargerResponse{Charger: c}, nil
 }
 
 func (s *chargerService) ListChargers(ctx context.Context, req *pb.ListChargersRequest) (*pb.ListChargersResponse, error) {
-	resp, err := s.listChargers(ctx, req)
-	return resp, s.status(ctx, err)
-}
-
-func (s *chargerService) listChargers(ctx context.Context, req *pb.ListChargersRequest) (*pb.ListChargersResponse, error) {
-	v := &site.ValidationError{}
-	sid, err := parseSiteName(req.GetParent())
+	page, next, err := chargers.list(ctx, s.Server, req.GetParent(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
-		v.Add("parent", "%v", err)
+		return nil, s.status(ctx, err)
 	}
-	size, after := listArgs(req.GetPageSize(), req.GetPageToken(), v)
-	if v.Err() != nil {
-		return nil, v
-	}
-	if _, err := authorize(ctx, actRead, sid); err != nil {
-		return nil, err
-	}
-	cfg, err := s.read(ctx, sid)
-	if err != nil {
-		return nil, err
-	}
-	page, next := pageOf(sortedConfig(cfg).Chargers, chargerID, after, size)
-	resp := &pb.ListChargersResponse{NextPageToken: next}
-	for _, x := range page {
-		p, err := s.withStatus(ctx, x)
-		if err != nil {
-			return nil, err
-		}
-		resp.Chargers = append(resp.Chargers, p)
-	}
-	return resp, nil
+	return &pb.ListChargersResponse{Chargers: page, NextPageToken: next}, nil
 }
 
 // checkIdentityFree fails with ALREADY_EXISTS when another charger (in any
@@ -105,183 +76,91 @@ func (s *chargerService) checkIdentityFree(ctx context.Context, ref site.Charger
 	return nil
 }
 
+// checkNewPassword adds a violation of charger.ocpp_password when pw is
+// set and breaks the rules.
+func checkNewPassword(pw string, v *site.ValidationError) {
+	if pw == "" {
+		return
+	}
+	if rule := checkPassword(pw); rule != "" {
+		v.Add("charger.ocpp_password", "%s", rule)
+	}
+}
+
+// CreateCharger stores the password hashed and checks that the identity
+// is free.
 func (s *chargerService) CreateCharger(ctx context.Context, req *pb.CreateChargerRequest) (*pb.CreateChargerResponse, error) {
-	resp, err := s.createCharger(ctx, req)
-	return resp, s.status(ctx, err)
-}
-
-func (s *chargerService) createCharger(ctx context.Context, req *pb.CreateChargerRequest) (*pb.CreateChargerResponse, error) {
-	v := &site.ValidationError{}
-	sid, err := parseSiteName(req.GetParent())
-	if err != nil {
-		v.Add("parent", "%v", err)
-	}
-	id := req.GetChargerId()
-	if !validID(id) {
-		v.Add("charger_id", "%q %s", id, idRule)
-	}
 	p := req.GetCharger()
-	if p == nil {
-		v.Add("charger", "required")
-	}
-	if v.Err() != nil {
-		return nil, v
-	}
-	x := chargerFromProto(p, sid, id, "charger", v)
-	if pw := p.GetOcppPassword(); pw != "" {
-		if rule := checkPassword(pw); rule != "" {
-			v.Add("charger.ocpp_password", "%s", rule)
-		}
-	}
-	if v.Err() != nil {
-		return nil, v
-	}
-	if _, err := authorize(ctx, actWriteConfig, sid); err != nil {
-		return nil, err
-	}
-	if pw := p.GetOcppPassword(); pw != "" {
-		if x.PasswordHash, err = site.HashPassword(pw); err != nil {
-			return nil, err
-		}
-	}
-	ref := site.ChargerRef{SiteID: sid, ChargerID: id}
-	if x.OCPPIdentity != "" {
-		if err := s.checkIdentityFree(ctx, ref, x.OCPPIdentity); err != nil {
-			return nil, err
-		}
-	}
-	name := ref.String()
-	var idx int
-	cfg, err := s.update(ctx, sid, func(k string, i int) (string, bool) { return "charger", k == "chargers" && i == idx }, "charger",
-		func(c *site.Config) error {
-			if indexByID(c.Chargers, chargerID, id) >= 0 {
-				return alreadyExists(name)
+	pw := p.GetOcppPassword()
+	c, err := chargers.create(ctx, s.Server, req.GetParent(), req.GetChargerId(), p, createHooks[site.Charger]{
+		check: func(v *site.ValidationError) { checkNewPassword(pw, v) },
+		prepare: func(_ *Principal, name string, x *site.Charger) error {
+			if pw != "" {
+				var err error
+				if x.PasswordHash, err = site.HashPassword(pw); err != nil {
+					return err
+				}
 			}
-			idx = len(c.Chargers)
-			c.Chargers = append(c.Chargers, x)
+			if x.OCPPIdentity != "" {
+				return s.checkIdentityFree(ctx, site.ChargerRef{SiteID: x.SiteID, ChargerID: x.ID}, x.OCPPIdentity)
+			}
 			return nil
-		})
+		},
+	})
 	if err != nil {
-		return nil, err
+		return nil, s.status(ctx, err)
 	}
-	out, err := s.withStatus(ctx, cfg.Chargers[indexByID(cfg.Chargers, chargerID, id)])
-	if err != nil {
-		return nil, err
-	}
-	return &pb.CreateChargerResponse{Charger: out}, nil
-}
-
-func (s *chargerService) UpdateCharger(ctx context.Context, req *pb.UpdateChargerRequest) (*pb.UpdateChargerResponse, error) {
-	resp, err := s.updateCharger(ctx, req)
-	return resp, s.status(ctx, err)
+	return &pb.CreateChargerResponse{Charger: c}, nil
 }
 
 func hasPath(paths []*maskPath[site.Charger, *pb.Charger], name string) bool {
 	return slices.ContainsFunc(paths, func(p *maskPath[site.Charger, *pb.Charger]) bool { return p.path == name })
 }
 
-func (s *chargerService) updateCharger(ctx context.Context, req *pb.UpdateChargerRequest) (*pb.UpdateChargerResponse, error) {
-	v := &site.ValidationError{}
+// UpdateCharger stores a new password hashed ("" removes it) and checks
+// that a new identity is free.
+func (s *chargerService) UpdateCharger(ctx context.Context, req *pb.UpdateChargerRequest) (*pb.UpdateChargerResponse, error) {
 	p := req.GetCharger()
-	if p == nil {
-		return nil, badField("charger", "required")
-	}
-	sid, id, err := parseChildName(p.GetName(), patternCharger)
-	if err != nil {
-		v.Add("charger.name", "%v", err)
-	}
-	gen, err := parseEtag(p.GetEtag())
-	if err != nil {
-		v.Add("charger.etag", "%v", err)
-	}
-	paths := chargerMask.resolve(req.GetUpdateMask(), p, v)
-	chargerMask.apply(&site.Charger{SiteID: sid}, p, paths, "charger", v)
-	setPW := hasPath(paths, "ocpp_password")
-	if pw := p.GetOcppPassword(); setPW && pw != "" {
-		if rule := checkPassword(pw); rule != "" {
-			v.Add("charger.ocpp_password", "%s", rule)
-		}
-	}
-	if v.Err() != nil {
-		return nil, v
-	}
-	if _, err := authorize(ctx, actWriteConfig, sid); err != nil {
-		return nil, err
-	}
-	var hash string
-	if setPW && p.GetOcppPassword() != "" {
-		if hash, err = site.HashPassword(p.GetOcppPassword()); err != nil {
-			return nil, err
-		}
-	}
-	ref := site.ChargerRef{SiteID: sid, ChargerID: id}
-	if hasPath(paths, "ocpp_identity") && p.GetOcppIdentity() != "" {
-		if err := s.checkIdentityFree(ctx, ref, p.GetOcppIdentity()); err != nil {
-			return nil, err
-		}
-	}
-	name := p.GetName()
-	var idx int
-	cfg, err := s.update(ctx, sid, func(k string, i int) (string, bool) { return "charger", k == "chargers" && i == idx }, "charger",
-		func(c *site.Config) error {
-			idx = indexByID(c.Chargers, chargerID, id)
-			if idx < 0 {
-				return notFound(name)
+	var (
+		setPW, setID bool
+		hash         string
+	)
+	c, err := chargers.update(ctx, s.Server, p, req.GetUpdateMask(), updateHooks[site.Charger, *pb.Charger]{
+		check: func(paths []*maskPath[site.Charger, *pb.Charger], v *site.ValidationError) {
+			if setPW = hasPath(paths, "ocpp_password"); setPW {
+				checkNewPassword(p.GetOcppPassword(), v)
 			}
-			if err := checkEtag(name, gen, c.Chargers[idx].Generation); err != nil {
-				return err
+			setID = hasPath(paths, "ocpp_identity")
+		},
+		prepare: func(_ *Principal, siteID, id string) error {
+			if setPW && p.GetOcppPassword() != "" {
+				var err error
+				if hash, err = site.HashPassword(p.GetOcppPassword()); err != nil {
+					return err
+				}
 			}
-			chargerMask.apply(&c.Chargers[idx], p, paths, "charger", &site.ValidationError{})
-			if setPW {
-				c.Chargers[idx].PasswordHash = hash
+			if setID && p.GetOcppIdentity() != "" {
+				return s.checkIdentityFree(ctx, site.ChargerRef{SiteID: siteID, ChargerID: id}, p.GetOcppIdentity())
 			}
 			return nil
-		})
+		},
+		store: func(_ *Principal, _ string, d *site.Charger, apply func()) error {
+			apply()
+			if setPW {
+				d.PasswordHash = hash
+			}
+			return nil
+		},
+	})
 	if err != nil {
-		return nil, err
+		return nil, s.status(ctx, err)
 	}
-	out, err := s.withStatus(ctx, cfg.Chargers[indexByID(cfg.Chargers, chargerID, id)])
-	if err != nil {
-		return nil, err
-	}
-	return &pb.UpdateChargerResponse{Charger: out}, nil
+	return &pb.UpdateChargerResponse{Charger: c}, nil
 }
 
 func (s *chargerService) DeleteCharger(ctx context.Context, req *pb.DeleteChargerRequest) (*pb.DeleteChargerResponse, error) {
-	resp, err := s.deleteCharger(ctx, req)
-	return resp, s.status(ctx, err)
-}
-
-func (s *chargerService) deleteCharger(ctx context.Context, req *pb.DeleteChargerRequest) (*pb.DeleteChargerResponse, error) {
-	v := &site.ValidationError{}
-	sid, id, err := parseChildName(req.GetName(), patternCharger)
-	if err != nil {
-		v.Add("name", "%v", err)
-	}
-	gen, err := parseEtag(req.GetEtag())
-	if err != nil {
-		v.Add("etag", "%v", err)
-	}
-	if v.Err() != nil {
-		return nil, v
-	}
-	if _, err := authorize(ctx, actWriteConfig, sid); err != nil {
-		return nil, err
-	}
-	name := req.GetName()
-	_, err = s.update(ctx, sid, func(string, int) (string, bool) { return "", false }, "name", func(c *site.Config) error {
-		i := indexByID(c.Chargers, chargerID, id)
-		if i < 0 {
-			return notFound(name)
-		}
-		if err := checkEtag(name, gen, c.Chargers[i].Generation); err != nil {
-			return err
-		}
-		c.Chargers = slices.Delete(c.Chargers, i, i+1)
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	if err := chargers.delete(ctx, s.Server, req.GetName(), req.GetEtag(), nil); err != nil {
+		return nil, s.status(ctx, err)
 	}
 	return &pb.DeleteChargerResponse{}, nil
 }

@@ -2,7 +2,7 @@ package apiserver
 
 import (
 	"context"
-	"slices"
+	"time"
 
 	pb "github.com/smartcharge/smartcharge/proto/smartcharge/v1"
 	"github.com/smartcharge/smartcharge/site"
@@ -13,208 +13,83 @@ type gridLimitService struct {
 	*Server
 }
 
-func limitLocator(idx *int) locator {
-	return func(k string, i int) (string, bool) { return "grid_limit", k == "grid_limits" && i == *idx }
+var gridLimits = &resource[site.GridLimit, *pb.GridLimit]{
+	field: "grid_limit", kind: "grid_limits", pattern: patternGridLimit, coll: collGridLimits, write: actWriteLimits,
+	mask:       &gridLimitMask,
+	items:      func(c *site.Config) *[]site.GridLimit { return &c.Limits },
+	id:         limitID,
+	generation: func(l site.GridLimit) int64 { return l.Generation },
+	carry: func(to *site.GridLimit, from site.GridLimit) {
+		to.Generation, to.CreateTime, to.UpdateTime = from.Generation, from.CreateTime, from.UpdateTime
+	},
+	blank:     func(siteID string) site.GridLimit { return site.GridLimit{SiteID: siteID} },
+	fromProto: gridLimitFromProto,
+	toProto: func(_ context.Context, _ *Server, l site.GridLimit, now time.Time) (*pb.GridLimit, error) {
+		return gridLimitToProto(l, now), nil
+	},
 }
 
 func (s *gridLimitService) GetGridLimit(ctx context.Context, req *pb.GetGridLimitRequest) (*pb.GetGridLimitResponse, error) {
-	resp, err := s.getGridLimit(ctx, req)
-	return resp, s.status(ctx, err)
-}
-
-func (s *gridLimitService) getGridLimit(ctx context.Context, req *pb.GetGridLimitRequest) (*pb.GetGridLimitResponse, error) {
-	sid, id, err := parseChildName(req.GetName(), patternGridLimit)
+	l, err := gridLimits.get(ctx, s.Server, req.GetName())
 	if err != nil {
-		return nil, badField("name", "%v", err)
+		return nil, s.status(ctx, err)
 	}
-	if _, err := authorize(ctx, actRead, sid); err != nil {
-		return nil, err
-	}
-	cfg, err := s.read(ctx, sid)
-	if err != nil {
-		return nil, err
-	}
-	i := indexByID(cfg.Limits, limitID, id)
-	if i < 0 {
-		return nil, notFound(req.GetName())
-	}
-	return &pb.GetGridLimitResponse{GridLimit: gridLimitToProto(cfg.Limits[i], s.clock.Now())}, nil
+	return &pb.GetGridLimitResponse{GridLimit: l}, nil
 }
 
 func (s *gridLimitService) ListGridLimits(ctx context.Context, req *pb.ListGridLimitsRequest) (*pb.ListGridLimitsResponse, error) {
-	resp, err := s.listGridLimits(ctx, req)
-	return resp, s.status(ctx, err)
+	page, next, err := gridLimits.list(ctx, s.Server, req.GetParent(), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	return &pb.ListGridLimitsResponse{GridLimits: page, NextPageToken: next}, nil
 }
 
-func (s *gridLimitService) listGridLimits(ctx context.Context, req *pb.ListGridLimitsRequest) (*pb.ListGridLimitsResponse, error) {
-	v := &site.ValidationError{}
-	sid, err := parseSiteName(req.GetParent())
-	if err != nil {
-		v.Add("parent", "%v", err)
-	}
-	size, after := listArgs(req.GetPageSize(), req.GetPageToken(), v)
-	if v.Err() != nil {
-		return nil, v
-	}
-	if _, err := authorize(ctx, actRead, sid); err != nil {
-		return nil, err
-	}
-	cfg, err := s.read(ctx, sid)
-	if err != nil {
-		return nil, err
-	}
-	now := s.clock.Now()
-	page, next := pageOf(sortedConfig(cfg).Limits, limitID, after, size)
-	resp := &pb.ListGridLimitsResponse{NextPageToken: next}
-	for _, x := range page {
-		resp.GridLimits = append(resp.GridLimits, gridLimitToProto(x, now))
-	}
-	return resp, nil
-}
-
+// CreateGridLimit: the caller must be allowed to write the limit's source.
 func (s *gridLimitService) CreateGridLimit(ctx context.Context, req *pb.CreateGridLimitRequest) (*pb.CreateGridLimitResponse, error) {
-	resp, err := s.createGridLimit(ctx, req)
-	return resp, s.status(ctx, err)
-}
-
-func (s *gridLimitService) createGridLimit(ctx context.Context, req *pb.CreateGridLimitRequest) (*pb.CreateGridLimitResponse, error) {
-	v := &site.ValidationError{}
-	sid, err := parseSiteName(req.GetParent())
-	if err != nil {
-		v.Add("parent", "%v", err)
-	}
-	id := req.GetGridLimitId()
-	if !validID(id) {
-		v.Add("grid_limit_id", "%q %s", id, idRule)
-	}
-	if req.GetGridLimit() == nil {
-		v.Add("grid_limit", "required")
-	}
-	if v.Err() != nil {
-		return nil, v
-	}
-	x := gridLimitFromProto(req.GetGridLimit(), sid, id, "grid_limit", v)
-	if v.Err() != nil {
-		return nil, v
-	}
-	caller, err := authorize(ctx, actWriteLimits, sid)
-	if err != nil {
-		return nil, err
-	}
-	name := childName(sid, collGridLimits, id)
-	if x.Source != site.SourceUnspecified {
-		if err := authorizeSource(caller, name, x.Source); err != nil {
-			return nil, err
-		}
-	}
-	var idx int
-	cfg, err := s.update(ctx, sid, limitLocator(&idx), "grid_limit", func(c *site.Config) error {
-		if indexByID(c.Limits, limitID, id) >= 0 {
-			return alreadyExists(name)
-		}
-		idx = len(c.Limits)
-		c.Limits = append(c.Limits, x)
-		return nil
+	l, err := gridLimits.create(ctx, s.Server, req.GetParent(), req.GetGridLimitId(), req.GetGridLimit(), createHooks[site.GridLimit]{
+		prepare: func(caller *Principal, name string, x *site.GridLimit) error {
+			if x.Source != site.SourceUnspecified {
+				return authorizeSource(caller, name, x.Source)
+			}
+			return nil
+		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.status(ctx, err)
 	}
-	return &pb.CreateGridLimitResponse{GridLimit: gridLimitToProto(cfg.Limits[indexByID(cfg.Limits, limitID, id)], s.clock.Now())}, nil
+	return &pb.CreateGridLimitResponse{GridLimit: l}, nil
 }
 
+// UpdateGridLimit: the caller must be allowed to write the old and the new
+// source.
 func (s *gridLimitService) UpdateGridLimit(ctx context.Context, req *pb.UpdateGridLimitRequest) (*pb.UpdateGridLimitResponse, error) {
-	resp, err := s.updateGridLimit(ctx, req)
-	return resp, s.status(ctx, err)
-}
-
-func (s *gridLimitService) updateGridLimit(ctx context.Context, req *pb.UpdateGridLimitRequest) (*pb.UpdateGridLimitResponse, error) {
-	v := &site.ValidationError{}
-	p := req.GetGridLimit()
-	if p == nil {
-		return nil, badField("grid_limit", "required")
-	}
-	sid, id, err := parseChildName(p.GetName(), patternGridLimit)
-	if err != nil {
-		v.Add("grid_limit.name", "%v", err)
-	}
-	gen, err := parseEtag(p.GetEtag())
-	if err != nil {
-		v.Add("grid_limit.etag", "%v", err)
-	}
-	paths := gridLimitMask.resolve(req.GetUpdateMask(), p, v)
-	gridLimitMask.apply(&site.GridLimit{SiteID: sid}, p, paths, "grid_limit", v)
-	if v.Err() != nil {
-		return nil, v
-	}
-	caller, err := authorize(ctx, actWriteLimits, sid)
-	if err != nil {
-		return nil, err
-	}
-	name := p.GetName()
-	var idx int
-	cfg, err := s.update(ctx, sid, limitLocator(&idx), "grid_limit", func(c *site.Config) error {
-		idx = indexByID(c.Limits, limitID, id)
-		if idx < 0 {
-			return notFound(name)
-		}
-		l := &c.Limits[idx]
-		if err := checkEtag(name, gen, l.Generation); err != nil {
-			return err
-		}
-		if err := authorizeSource(caller, name, l.Source); err != nil {
-			return err
-		}
-		gridLimitMask.apply(l, p, paths, "grid_limit", &site.ValidationError{})
-		if l.Source != site.SourceUnspecified {
-			return authorizeSource(caller, name, l.Source)
-		}
-		return nil
+	l, err := gridLimits.update(ctx, s.Server, req.GetGridLimit(), req.GetUpdateMask(), updateHooks[site.GridLimit, *pb.GridLimit]{
+		store: func(caller *Principal, name string, l *site.GridLimit, apply func()) error {
+			if err := authorizeSource(caller, name, l.Source); err != nil {
+				return err
+			}
+			apply()
+			if l.Source != site.SourceUnspecified {
+				return authorizeSource(caller, name, l.Source)
+			}
+			return nil
+		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.status(ctx, err)
 	}
-	return &pb.UpdateGridLimitResponse{GridLimit: gridLimitToProto(cfg.Limits[indexByID(cfg.Limits, limitID, id)], s.clock.Now())}, nil
+	return &pb.UpdateGridLimitResponse{GridLimit: l}, nil
 }
 
+// DeleteGridLimit: the caller must be allowed to write the limit's source.
 func (s *gridLimitService) DeleteGridLimit(ctx context.Context, req *pb.DeleteGridLimitRequest) (*pb.DeleteGridLimitResponse, error) {
-	resp, err := s.deleteGridLimit(ctx, req)
-	return resp, s.status(ctx, err)
-}
-
-func (s *gridLimitService) deleteGridLimit(ctx context.Context, req *pb.DeleteGridLimitRequest) (*pb.DeleteGridLimitResponse, error) {
-	v := &site.ValidationError{}
-	sid, id, err := parseChildName(req.GetName(), patternGridLimit)
-	if err != nil {
-		v.Add("name", "%v", err)
-	}
-	gen, err := parseEtag(req.GetEtag())
-	if err != nil {
-		v.Add("etag", "%v", err)
-	}
-	if v.Err() != nil {
-		return nil, v
-	}
-	caller, err := authorize(ctx, actWriteLimits, sid)
-	if err != nil {
-		return nil, err
-	}
 	name := req.GetName()
-	_, err = s.update(ctx, sid, func(string, int) (string, bool) { return "", false }, "name", func(c *site.Config) error {
-		i := indexByID(c.Limits, limitID, id)
-		if i < 0 {
-			return notFound(name)
-		}
-		if err := checkEtag(name, gen, c.Limits[i].Generation); err != nil {
-			return err
-		}
-		if err := authorizeSource(caller, name, c.Limits[i].Source); err != nil {
-			return err
-		}
-		c.Limits = slices.Delete(c.Limits, i, i+1)
-		return nil
+	err := gridLimits.delete(ctx, s.Server, name, req.GetEtag(), func(caller *Principal, _ *site.Config, l site.GridLimit) error {
+		return authorizeSource(caller, name, l.Source)
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.status(ctx, err)
 	}
 	return &pb.DeleteGridLimitResponse{}, nil
 }
@@ -227,16 +102,9 @@ func (s *gridLimitService) SetGridLimit(ctx context.Context, req *pb.SetGridLimi
 func (s *gridLimitService) setGridLimit(ctx context.Context, req *pb.SetGridLimitRequest) (*pb.SetGridLimitResponse, error) {
 	v := &site.ValidationError{}
 	p := req.GetGridLimit()
-	if p == nil {
-		return nil, badField("grid_limit", "required")
-	}
-	sid, id, err := parseChildName(p.GetName(), patternGridLimit)
+	sid, id, gen, err := gridLimits.target(p, v)
 	if err != nil {
-		v.Add("grid_limit.name", "%v", err)
-	}
-	gen, err := parseEtag(p.GetEtag())
-	if err != nil {
-		v.Add("grid_limit.etag", "%v", err)
+		return nil, err
 	}
 	x := gridLimitFromProto(p, sid, id, "grid_limit", v)
 	if v.Err() != nil {
@@ -254,7 +122,7 @@ func (s *gridLimitService) setGridLimit(ctx context.Context, req *pb.SetGridLimi
 	}
 	var idx int
 	created := false
-	cfg, err := s.update(ctx, sid, limitLocator(&idx), "grid_limit", func(c *site.Config) error {
+	cfg, err := s.update(ctx, sid, gridLimits.locator(&idx), "grid_limit", func(c *site.Config) error {
 		idx = indexByID(c.Limits, limitID, id)
 		if idx < 0 {
 			if gen != 0 {
@@ -276,18 +144,19 @@ func (s *gridLimitService) setGridLimit(ctx context.Context, req *pb.SetGridLimi
 		if len(diffLimit(old, x)) == 0 {
 			return nil // unchanged: keep the etag
 		}
-		n := x
-		n.Generation, n.CreateTime, n.UpdateTime = old.Generation, old.CreateTime, old.UpdateTime
+		n := x // x again if the store retries
+		gridLimits.carry(&n, old)
 		c.Limits[idx] = n
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &pb.SetGridLimitResponse{
-		GridLimit: gridLimitToProto(cfg.Limits[indexByID(cfg.Limits, limitID, id)], s.clock.Now()),
-		Created:   created,
-	}, nil
+	l, err := gridLimits.answer(ctx, s.Server, cfg, id)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SetGridLimitResponse{GridLimit: l, Created: created}, nil
 }
 
 func (s *gridLimitService) GetEffectiveGridLimit(ctx context.Context, req *pb.GetEffectiveGridLimitRequest) (*pb.GetEffectiveGridLimitResponse, error) {

@@ -3,8 +3,11 @@ package apiserver
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	pb "github.com/smartcharge/smartcharge/proto/smartcharge/v1"
 	"github.com/smartcharge/smartcharge/site"
@@ -194,4 +197,321 @@ func checkEtag(name string, want, have int64) error {
 		return etagMismatch(name)
 	}
 	return nil
+}
+
+// A resource describes one kind of resource of a site's configuration
+// (the site itself, circuits, chargers, grid limits) for what their
+// handlers share: names, etags, update masks, pages and the store
+// transaction. Each service adds only its own steps, as hooks. D is the
+// domain type, P the API message.
+type resource[D any, P apiResource] struct {
+	field   string // the request field holding one ("circuit"); Create's ID is field+"_id"
+	kind    string // the kind in config violations: "site", "circuits", ...
+	pattern string // its resource name; the last variable is its ID
+	coll    string // collection segment of a child's name
+	write   action // what changing one takes
+	mask    *maskPaths[D, P]
+	// items is the kind's list in a configuration; the site is one
+	// instead.
+	items      func(c *site.Config) *[]D
+	one        func(c *site.Config) *D
+	id         func(D) string
+	generation func(D) int64
+	// carry gives to the stored identity and times of from (the etag).
+	carry func(to *D, from D)
+	// blank is the resource an update is checked on before the
+	// transaction: only its site set.
+	blank     func(siteID string) D
+	fromProto func(p P, siteID, id, field string, v *site.ValidationError) D
+	// toProto converts one for an answer; now is read once per call.
+	toProto func(ctx context.Context, s *Server, d D, now time.Time) (P, error)
+}
+
+// apiResource is what every resource message has.
+type apiResource interface {
+	comparable
+	GetName() string
+	GetEtag() string
+}
+
+// plainProto adapts a conversion that needs neither the server nor the
+// time.
+func plainProto[D, P any](f func(D) P) func(context.Context, *Server, D, time.Time) (P, error) {
+	return func(_ context.Context, _ *Server, d D, _ time.Time) (P, error) { return f(d), nil }
+}
+
+// parse reads a resource name: its site and its own ID (the site's ID
+// for the site).
+func (r *resource[D, P]) parse(name string) (siteID, id string, err error) {
+	vars, err := parseName(name, r.pattern)
+	if err != nil {
+		return "", "", err
+	}
+	return vars[0], vars[len(vars)-1], nil
+}
+
+// find returns the resource with id in c and its index (nil if there is
+// none).
+func (r *resource[D, P]) find(c *site.Config, id string) (*D, int) {
+	if r.one != nil {
+		return r.one(c), 0
+	}
+	l := *r.items(c)
+	i := indexByID(l, r.id, id)
+	if i < 0 {
+		return nil, -1
+	}
+	return &l[i], i
+}
+
+// locator maps the resource at *idx to the request field holding it.
+func (r *resource[D, P]) locator(idx *int) locator {
+	return func(k string, i int) (string, bool) {
+		return r.field, k == r.kind && (r.one != nil || i == *idx)
+	}
+}
+
+// nameEtag reads a resource's name and etag from fields prefix+"name"
+// and prefix+"etag".
+func (r *resource[D, P]) nameEtag(name, etag, prefix string, v *site.ValidationError) (siteID, id string, gen int64) {
+	siteID, id, err := r.parse(name)
+	if err != nil {
+		v.Add(prefix+"name", "%v", err)
+	}
+	gen, err = parseEtag(etag)
+	if err != nil {
+		v.Add(prefix+"etag", "%v", err)
+	}
+	return siteID, id, gen
+}
+
+// target reads the resource of an Update or Set request: it must be
+// there; its name and etag are checked into v.
+func (r *resource[D, P]) target(p P, v *site.ValidationError) (siteID, id string, gen int64, err error) {
+	var none P
+	if p == none {
+		return "", "", 0, badField(r.field, "required")
+	}
+	siteID, id, gen = r.nameEtag(p.GetName(), p.GetEtag(), r.field+".", v)
+	return siteID, id, gen, nil
+}
+
+// answer converts the resource with id of a configuration read or
+// written.
+func (r *resource[D, P]) answer(ctx context.Context, s *Server, c site.Config, id string) (P, error) {
+	d, _ := r.find(&c, id)
+	return r.toProto(ctx, s, *d, s.clock.Now())
+}
+
+func (r *resource[D, P]) get(ctx context.Context, s *Server, name string) (P, error) {
+	var none P
+	sid, id, err := r.parse(name)
+	if err != nil {
+		return none, badField("name", "%v", err)
+	}
+	if _, err := authorize(ctx, actRead, sid); err != nil {
+		return none, err
+	}
+	cfg, err := s.read(ctx, sid)
+	if err != nil {
+		return none, err
+	}
+	d, _ := r.find(&cfg, id)
+	if d == nil {
+		return none, notFound(name)
+	}
+	return r.toProto(ctx, s, *d, s.clock.Now())
+}
+
+// list returns a page of the children of parent, by ID.
+func (r *resource[D, P]) list(ctx context.Context, s *Server, parent string, pageSize int32, token string) ([]P, string, error) {
+	v := &site.ValidationError{}
+	sid, err := parseSiteName(parent)
+	if err != nil {
+		v.Add("parent", "%v", err)
+	}
+	size, after := listArgs(pageSize, token, v)
+	if v.Err() != nil {
+		return nil, "", v
+	}
+	if _, err := authorize(ctx, actRead, sid); err != nil {
+		return nil, "", err
+	}
+	cfg, err := s.read(ctx, sid)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.clock.Now()
+	sorted := sortedConfig(cfg)
+	page, next := pageOf(*r.items(&sorted), r.id, after, size)
+	var out []P
+	for _, x := range page {
+		p, err := r.toProto(ctx, s, x, now)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, p)
+	}
+	return out, next, nil
+}
+
+// createHooks are a kind's own steps of Create; nil ones are skipped.
+type createHooks[D any] struct {
+	// check adds violations of the request after it is converted.
+	check func(v *site.ValidationError)
+	// prepare runs once the caller may write the site, before the
+	// transaction; it may change the new resource x.
+	prepare func(caller *Principal, name string, x *D) error
+}
+
+// create adds the child p with id under parent.
+func (r *resource[D, P]) create(ctx context.Context, s *Server, parent, id string, p P, h createHooks[D]) (P, error) {
+	var none P
+	v := &site.ValidationError{}
+	sid, err := parseSiteName(parent)
+	if err != nil {
+		v.Add("parent", "%v", err)
+	}
+	if !validID(id) {
+		v.Add(r.field+"_id", "%q %s", id, idRule)
+	}
+	if p == none {
+		v.Add(r.field, "required")
+	}
+	if v.Err() != nil {
+		return none, v
+	}
+	x := r.fromProto(p, sid, id, r.field, v)
+	if h.check != nil {
+		h.check(v)
+	}
+	if v.Err() != nil {
+		return none, v
+	}
+	caller, err := authorize(ctx, r.write, sid)
+	if err != nil {
+		return none, err
+	}
+	name := childName(sid, r.coll, id)
+	if h.prepare != nil {
+		if err := h.prepare(caller, name, &x); err != nil {
+			return none, err
+		}
+	}
+	var idx int
+	cfg, err := s.update(ctx, sid, r.locator(&idx), r.field, func(c *site.Config) error {
+		l := r.items(c)
+		if indexByID(*l, r.id, id) >= 0 {
+			return alreadyExists(name)
+		}
+		idx = len(*l)
+		*l = append(*l, x)
+		return nil
+	})
+	if err != nil {
+		return none, err
+	}
+	return r.answer(ctx, s, cfg, id)
+}
+
+// updateHooks are a kind's own steps of Update; nil ones are skipped.
+type updateHooks[D, P any] struct {
+	// check adds violations of the request once the mask is resolved.
+	check func(paths []*maskPath[D, P], v *site.ValidationError)
+	// prepare runs once the caller may write the site, before the
+	// transaction.
+	prepare func(caller *Principal, siteID, id string) error
+	// store changes the stored resource d in the transaction, once its
+	// etag matched; apply copies the masked fields. Without it: apply.
+	store func(caller *Principal, name string, d *D, apply func()) error
+}
+
+// update changes the fields of p that mask names (AIP-134).
+func (r *resource[D, P]) update(ctx context.Context, s *Server, p P, mask *fieldmaskpb.FieldMask, h updateHooks[D, P]) (P, error) {
+	var none P
+	v := &site.ValidationError{}
+	sid, id, gen, err := r.target(p, v)
+	if err != nil {
+		return none, err
+	}
+	paths := r.mask.resolve(mask, p, v)
+	blank := r.blank(sid)
+	r.mask.apply(&blank, p, paths, r.field, v)
+	if h.check != nil {
+		h.check(paths, v)
+	}
+	if v.Err() != nil {
+		return none, v
+	}
+	caller, err := authorize(ctx, r.write, sid)
+	if err != nil {
+		return none, err
+	}
+	name := p.GetName()
+	if h.prepare != nil {
+		if err := h.prepare(caller, sid, id); err != nil {
+			return none, err
+		}
+	}
+	var idx int
+	cfg, err := s.update(ctx, sid, r.locator(&idx), r.field, func(c *site.Config) error {
+		var d *D
+		if d, idx = r.find(c, id); d == nil {
+			return notFound(name)
+		}
+		if err := checkEtag(name, gen, r.generation(*d)); err != nil {
+			return err
+		}
+		apply := func() { r.mask.apply(d, p, paths, r.field, &site.ValidationError{}) }
+		if h.store != nil {
+			return h.store(caller, name, d, apply)
+		}
+		apply()
+		return nil
+	})
+	if err != nil {
+		return none, err
+	}
+	return r.answer(ctx, s, cfg, id)
+}
+
+// deleteArgs reads a Delete request's name and etag.
+func (r *resource[D, P]) deleteArgs(name, etag string) (siteID, id string, gen int64, err error) {
+	v := &site.ValidationError{}
+	siteID, id, gen = r.nameEtag(name, etag, "", v)
+	if v.Err() != nil {
+		return "", "", 0, v
+	}
+	return siteID, id, gen, nil
+}
+
+// delete removes the child name; check (if not nil) may refuse, seeing
+// the configuration and the resource once its etag matched.
+func (r *resource[D, P]) delete(ctx context.Context, s *Server, name, etag string, check func(caller *Principal, c *site.Config, d D) error) error {
+	sid, id, gen, err := r.deleteArgs(name, etag)
+	if err != nil {
+		return err
+	}
+	caller, err := authorize(ctx, r.write, sid)
+	if err != nil {
+		return err
+	}
+	_, err = s.update(ctx, sid, func(string, int) (string, bool) { return "", false }, "name", func(c *site.Config) error {
+		d, i := r.find(c, id)
+		if d == nil {
+			return notFound(name)
+		}
+		if err := checkEtag(name, gen, r.generation(*d)); err != nil {
+			return err
+		}
+		if check != nil {
+			if err := check(caller, c, *d); err != nil {
+				return err
+			}
+		}
+		l := r.items(c)
+		*l = slices.Delete(*l, i, i+1)
+		return nil
+	})
+	return err
 }

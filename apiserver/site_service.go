@@ -12,24 +12,24 @@ type siteService struct {
 	*Server
 }
 
-func (s *siteService) GetSite(ctx context.Context, req *pb.GetSiteRequest) (*pb.GetSiteResponse, error) {
-	resp, err := s.getSite(ctx, req)
-	return resp, s.status(ctx, err)
+var sites = &resource[site.Site, *pb.Site]{
+	field: "site", kind: "site", pattern: patternSite, write: actWriteConfig,
+	mask:       &siteMask,
+	one:        func(c *site.Config) *site.Site { return &c.Site },
+	generation: func(s site.Site) int64 { return s.Generation },
+	carry: func(to *site.Site, from site.Site) {
+		to.Generation, to.CreateTime, to.UpdateTime = from.Generation, from.CreateTime, from.UpdateTime
+	},
+	blank:   func(id string) site.Site { return site.Site{ID: id} },
+	toProto: plainProto(siteToProto),
 }
 
-func (s *siteService) getSite(ctx context.Context, req *pb.GetSiteRequest) (*pb.GetSiteResponse, error) {
-	id, err := parseSiteName(req.GetName())
+func (s *siteService) GetSite(ctx context.Context, req *pb.GetSiteRequest) (*pb.GetSiteResponse, error) {
+	x, err := sites.get(ctx, s.Server, req.GetName())
 	if err != nil {
-		return nil, badField("name", "%v", err)
+		return nil, s.status(ctx, err)
 	}
-	if _, err := authorize(ctx, actRead, id); err != nil {
-		return nil, err
-	}
-	cfg, err := s.read(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return &pb.GetSiteResponse{Site: siteToProto(cfg.Site)}, nil
+	return &pb.GetSiteResponse{Site: x}, nil
 }
 
 func (s *siteService) ListSites(ctx context.Context, req *pb.ListSitesRequest) (*pb.ListSitesResponse, error) {
@@ -110,43 +110,11 @@ func (s *siteService) createSite(ctx context.Context, req *pb.CreateSiteRequest)
 }
 
 func (s *siteService) UpdateSite(ctx context.Context, req *pb.UpdateSiteRequest) (*pb.UpdateSiteResponse, error) {
-	resp, err := s.updateSite(ctx, req)
-	return resp, s.status(ctx, err)
-}
-
-func (s *siteService) updateSite(ctx context.Context, req *pb.UpdateSiteRequest) (*pb.UpdateSiteResponse, error) {
-	v := &site.ValidationError{}
-	p := req.GetSite()
-	if p == nil {
-		return nil, badField("site", "required")
-	}
-	id, err := parseSiteName(p.GetName())
+	x, err := sites.update(ctx, s.Server, req.GetSite(), req.GetUpdateMask(), updateHooks[site.Site, *pb.Site]{})
 	if err != nil {
-		v.Add("site.name", "%v", err)
+		return nil, s.status(ctx, err)
 	}
-	gen, err := parseEtag(p.GetEtag())
-	if err != nil {
-		v.Add("site.etag", "%v", err)
-	}
-	paths := siteMask.resolve(req.GetUpdateMask(), p, v)
-	siteMask.apply(&site.Site{ID: id}, p, paths, "site", v)
-	if v.Err() != nil {
-		return nil, v
-	}
-	if _, err := authorize(ctx, actWriteConfig, id); err != nil {
-		return nil, err
-	}
-	cfg, err := s.update(ctx, id, only("site", 0, "site"), "site", func(c *site.Config) error {
-		if err := checkEtag(siteName(id), gen, c.Site.Generation); err != nil {
-			return err
-		}
-		siteMask.apply(&c.Site, p, paths, "site", &site.ValidationError{})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &pb.UpdateSiteResponse{Site: siteToProto(cfg.Site)}, nil
+	return &pb.UpdateSiteResponse{Site: x}, nil
 }
 
 func (s *siteService) DeleteSite(ctx context.Context, req *pb.DeleteSiteRequest) (*pb.DeleteSiteResponse, error) {
@@ -155,17 +123,9 @@ func (s *siteService) DeleteSite(ctx context.Context, req *pb.DeleteSiteRequest)
 }
 
 func (s *siteService) deleteSite(ctx context.Context, req *pb.DeleteSiteRequest) (*pb.DeleteSiteResponse, error) {
-	v := &site.ValidationError{}
-	id, err := parseSiteName(req.GetName())
+	id, _, gen, err := sites.deleteArgs(req.GetName(), req.GetEtag())
 	if err != nil {
-		v.Add("name", "%v", err)
-	}
-	gen, err := parseEtag(req.GetEtag())
-	if err != nil {
-		v.Add("etag", "%v", err)
-	}
-	if v.Err() != nil {
-		return nil, v
+		return nil, err
 	}
 	if _, err := authorize(ctx, actAdmin, id); err != nil {
 		return nil, err
