@@ -45,8 +45,8 @@ const (
 //
 // Errors as in SiteService: bad input is INVALID_ARGUMENT naming each
 // field; an unknown site or EVSE NOT_FOUND. On a server without planning
-// every method fails with FAILED_PRECONDITION (ErrorInfo reason
-// NO_PLANNING).
+// every method fails with FAILED_PRECONDITION; SetSessionNeeds also on a
+// server without a control loop (reason NO_CONTROL_LOOP).
 //
 // Roles: every role reads and watches; a site owner, an EMS and an admin
 // set prices, limit schedules and forecasts; a site owner and an admin set
@@ -222,8 +222,8 @@ func (c *planServiceClient) SetSessionNeeds(ctx context.Context, in *SetSessionN
 //
 // Errors as in SiteService: bad input is INVALID_ARGUMENT naming each
 // field; an unknown site or EVSE NOT_FOUND. On a server without planning
-// every method fails with FAILED_PRECONDITION (ErrorInfo reason
-// NO_PLANNING).
+// every method fails with FAILED_PRECONDITION; SetSessionNeeds also on a
+// server without a control loop (reason NO_CONTROL_LOOP).
 //
 // Roles: every role reads and watches; a site owner, an EMS and an admin
 // set prices, limit schedules and forecasts; a site owner and an admin set
