@@ -19,6 +19,8 @@ import (
 	"github.com/smartcharge/smartcharge/delegate"
 	"github.com/smartcharge/smartcharge/loop"
 	"github.com/smartcharge/smartcharge/ocppadapter"
+	"github.com/smartcharge/smartcharge/planning"
+	"github.com/smartcharge/smartcharge/scheduler/plan"
 	"github.com/smartcharge/smartcharge/site"
 	"github.com/smartcharge/smartcharge/site/redisstore"
 	"github.com/smartcharge/smartcharge/site/sitefile"
@@ -30,6 +32,7 @@ type parts struct {
 	api   *apiserver.Server
 	ocpp  *ocppadapter.Server
 	loop  *loop.Manager
+	plan  *planning.Runner
 	hub   *delegate.Hub
 	log   *slog.Logger
 }
@@ -151,6 +154,24 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 	}
 	p.loop = mgr
 
+	// Planning: per site, re-planned when sessions, needs, prices,
+	// forecasts or limits change, with the loop's safety margin.
+	pc := plan.DefaultConfig()
+	if sched != nil {
+		pc.SafetyMargin = sched.SafetyMargin
+	}
+	runner, err := planning.New(planning.Config{Store: store, LoopState: store, Plans: store, Allocations: mgr,
+		Planner: &pc, Clock: clock, Logger: log.With("component", "planning")})
+	if err != nil {
+		mgr.Stop()
+		return nil, fmt.Errorf("planning: %w", err)
+	}
+	if err := runner.Start(ctx); err != nil {
+		mgr.Stop()
+		return nil, fmt.Errorf("planning: %w", err)
+	}
+	p.plan = runner
+
 	opts := &apiserver.Options{Auth: auth, Clock: clock, Logger: log.With("component", "api"),
 		Allocations: mgr, Loop: mgr, Delegation: hub}
 	p.api = apiserver.New(store, opts)
@@ -158,7 +179,10 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 }
 
 // RegisterGRPC adds the API services to gs.
-func (p *parts) RegisterGRPC(gs *grpc.Server) { p.api.Register(gs) }
+func (p *parts) RegisterGRPC(gs *grpc.Server) {
+	p.api.Register(gs)
+	p.api.RegisterPlanService(gs, &apiserver.PlanBackend{Inputs: p.store, Plans: p.plan, Trigger: p.plan})
+}
 
 // GRPCOptions are the server options the API needs (authentication).
 func (p *parts) GRPCOptions() []grpc.ServerOption { return p.api.ServerOptions() }
@@ -182,6 +206,9 @@ func (p *parts) OCPPTLS() (*tls.Config, error) {
 // Close stops the components: the loop first (it commands chargers), then
 // the delegation hub and the OCPP endpoint, the store last.
 func (p *parts) Close() {
+	if p.plan != nil {
+		p.plan.Stop()
+	}
 	p.loop.Stop()
 	_ = p.hub.Close()
 	if p.ocpp != nil {
