@@ -122,40 +122,18 @@ func (s *siteService) applyCreate(ctx context.Context, plan *applyPlan, dryRun b
 	}
 	d := plan.desired
 	name := siteName(plan.siteID)
-	changes := []*pb.ConfigChange{{Name: name, Type: pb.ChangeType_CHANGE_TYPE_CREATED}}
+	changes := changeList{{Name: name, Type: pb.ChangeType_CHANGE_TYPE_CREATED}}
 	if plan.siteEtag != 0 {
 		return nil, etagMismatch(name)
 	}
-	for i, x := range d.Circuits {
-		n := childName(plan.siteID, collCircuits, x.ID)
-		if plan.circuitEtags[i] != 0 {
-			return nil, etagMismatch(n)
-		}
-		changes = append(changes, &pb.ConfigChange{Name: n, Type: pb.ChangeType_CHANGE_TYPE_CREATED})
+	if err := circuits.createAll(plan.siteID, d.Circuits, plan.circuitEtags, itemHooks[site.Circuit]{}, &changes); err != nil {
+		return nil, err
 	}
-	for i := range d.Chargers {
-		n := childName(plan.siteID, collChargers, d.Chargers[i].ID)
-		if plan.chargerEtags[i] != 0 {
-			return nil, etagMismatch(n)
-		}
-		if pw, ok := plan.passwords[i]; ok {
-			h, err := site.HashPassword(pw)
-			if err != nil {
-				return nil, err
-			}
-			d.Chargers[i].PasswordHash = h
-		}
-		changes = append(changes, &pb.ConfigChange{Name: n, Type: pb.ChangeType_CHANGE_TYPE_CREATED})
+	if err := chargers.createAll(plan.siteID, d.Chargers, plan.chargerEtags, plan.chargerHooks(), &changes); err != nil {
+		return nil, err
 	}
-	for i, x := range d.Limits {
-		n := childName(plan.siteID, collGridLimits, x.ID)
-		if plan.limEtags[i] != 0 {
-			return nil, etagMismatch(n)
-		}
-		if err := authorizeSource(plan.caller, n, x.Source); err != nil {
-			return nil, err
-		}
-		changes = append(changes, &pb.ConfigChange{Name: n, Type: pb.ChangeType_CHANGE_TYPE_CREATED})
+	if err := gridLimits.createAll(plan.siteID, d.Limits, plan.limEtags, plan.limitHooks(), &changes); err != nil {
+		return nil, err
 	}
 	got := d
 	if !dryRun {
@@ -192,180 +170,181 @@ func applyLocator(d *site.Config) locator {
 // store sees which ones changed.
 func (plan *applyPlan) merge(cur *site.Config) (site.Config, []*pb.ConfigChange, error) {
 	d := plan.desired
-	sid := plan.siteID
 	out := site.Config{}
-	var changes []*pb.ConfigChange
-	record := func(name string, existed bool, fields []string) {
-		t := pb.ChangeType_CHANGE_TYPE_UNCHANGED
-		switch {
-		case !existed:
-			t, fields = pb.ChangeType_CHANGE_TYPE_CREATED, nil
-		case len(fields) > 0:
-			t = pb.ChangeType_CHANGE_TYPE_UPDATED
-		}
-		changes = append(changes, &pb.ConfigChange{Name: name, Type: t, Fields: fields})
-	}
+	var changes changeList
 
 	// The site.
-	name := siteName(sid)
+	name := siteName(plan.siteID)
 	if err := checkEtag(name, plan.siteEtag, cur.Site.Generation); err != nil {
 		return out, nil, err
 	}
 	out.Site = cur.Site
-	if f := diffSite(cur.Site, d.Site); len(f) > 0 {
+	f := diffSite(cur.Site, d.Site)
+	if len(f) > 0 {
 		out.Site = d.Site
-		out.Site.Generation, out.Site.CreateTime, out.Site.UpdateTime = cur.Site.Generation, cur.Site.CreateTime, cur.Site.UpdateTime
-		record(name, true, f)
-	} else {
-		record(name, true, nil)
+		sites.carry(&out.Site, cur.Site)
 	}
+	changes.record(name, true, f)
 
-	// Circuits.
-	listed := map[string]bool{}
-	for i, x := range d.Circuits {
-		n := childName(sid, collCircuits, x.ID)
-		listed[x.ID] = true
-		j := indexByID(cur.Circuits, circuitID, x.ID)
-		if j < 0 {
-			if plan.circuitEtags[i] != 0 {
-				return out, nil, etagMismatch(n)
-			}
-			out.Circuits = append(out.Circuits, x)
-			record(n, false, nil)
-			continue
-		}
-		old := cur.Circuits[j]
-		if err := checkEtag(n, plan.circuitEtags[i], old.Generation); err != nil {
-			return out, nil, err
-		}
-		f := diffCircuit(old, x)
-		if len(f) > 0 {
-			x.Generation, x.CreateTime, x.UpdateTime = old.Generation, old.CreateTime, old.UpdateTime
-			out.Circuits = append(out.Circuits, x)
-		} else {
-			out.Circuits = append(out.Circuits, old)
-		}
-		record(n, true, f)
+	var err error
+	if out.Circuits, err = circuits.merge(plan, cur.Circuits, d.Circuits, plan.circuitEtags, itemHooks[site.Circuit]{}, &changes); err != nil {
+		return out, nil, err
 	}
-	for _, old := range cur.Circuits {
-		if listed[old.ID] {
-			continue
-		}
-		n := childName(sid, collCircuits, old.ID)
-		if plan.prune {
-			changes = append(changes, &pb.ConfigChange{Name: n, Type: pb.ChangeType_CHANGE_TYPE_DELETED})
-			continue
-		}
-		out.Circuits = append(out.Circuits, old)
-		record(n, true, nil)
+	if out.Chargers, err = chargers.merge(plan, cur.Chargers, d.Chargers, plan.chargerEtags, plan.chargerHooks(), &changes); err != nil {
+		return out, nil, err
 	}
-
-	// Chargers.
-	listed = map[string]bool{}
-	for i, x := range d.Chargers {
-		n := childName(sid, collChargers, x.ID)
-		listed[x.ID] = true
-		pw, setPW := plan.passwords[i]
-		j := indexByID(cur.Chargers, chargerID, x.ID)
-		if j < 0 {
-			if plan.chargerEtags[i] != 0 {
-				return out, nil, etagMismatch(n)
-			}
-			if setPW {
-				h, err := site.HashPassword(pw)
-				if err != nil {
-					return out, nil, err
-				}
-				x.PasswordHash = h
-			}
-			out.Chargers = append(out.Chargers, x)
-			record(n, false, nil)
-			continue
-		}
-		old := cur.Chargers[j]
-		if err := checkEtag(n, plan.chargerEtags[i], old.Generation); err != nil {
-			return out, nil, err
-		}
-		x.PasswordHash = old.PasswordHash
-		f := diffCharger(old, x)
-		if setPW {
-			if ok, _ := site.CheckPassword(old.PasswordHash, pw); !ok {
-				h, err := site.HashPassword(pw)
-				if err != nil {
-					return out, nil, err
-				}
-				x.PasswordHash = h
-				f = append(f, "ocpp_password")
-			}
-		}
-		if len(f) > 0 {
-			x.Generation, x.CreateTime, x.UpdateTime = old.Generation, old.CreateTime, old.UpdateTime
-			out.Chargers = append(out.Chargers, x)
-		} else {
-			out.Chargers = append(out.Chargers, old)
-		}
-		record(n, true, f)
-	}
-	for _, old := range cur.Chargers {
-		if listed[old.ID] {
-			continue
-		}
-		n := childName(sid, collChargers, old.ID)
-		if plan.prune {
-			changes = append(changes, &pb.ConfigChange{Name: n, Type: pb.ChangeType_CHANGE_TYPE_DELETED})
-			continue
-		}
-		out.Chargers = append(out.Chargers, old)
-		record(n, true, nil)
-	}
-
-	// Grid limits: a caller changes only limits of sources it may write.
-	listed = map[string]bool{}
-	for i, x := range d.Limits {
-		n := childName(sid, collGridLimits, x.ID)
-		listed[x.ID] = true
-		j := indexByID(cur.Limits, limitID, x.ID)
-		if j < 0 {
-			if plan.limEtags[i] != 0 {
-				return out, nil, etagMismatch(n)
-			}
-			if err := authorizeSource(plan.caller, n, x.Source); err != nil {
-				return out, nil, err
-			}
-			out.Limits = append(out.Limits, x)
-			record(n, false, nil)
-			continue
-		}
-		old := cur.Limits[j]
-		if err := checkEtag(n, plan.limEtags[i], old.Generation); err != nil {
-			return out, nil, err
-		}
-		f := diffLimit(old, x)
-		if len(f) > 0 {
-			if err := authorizeSource(plan.caller, n, old.Source); err != nil {
-				return out, nil, err
-			}
-			if err := authorizeSource(plan.caller, n, x.Source); err != nil {
-				return out, nil, err
-			}
-			x.Generation, x.CreateTime, x.UpdateTime = old.Generation, old.CreateTime, old.UpdateTime
-			out.Limits = append(out.Limits, x)
-		} else {
-			out.Limits = append(out.Limits, old)
-		}
-		record(n, true, f)
-	}
-	for _, old := range cur.Limits {
-		if listed[old.ID] {
-			continue
-		}
-		n := childName(sid, collGridLimits, old.ID)
-		if plan.prune && sourceAllowed(plan.caller.Role, old.Source) {
-			changes = append(changes, &pb.ConfigChange{Name: n, Type: pb.ChangeType_CHANGE_TYPE_DELETED})
-			continue
-		}
-		out.Limits = append(out.Limits, old)
-		record(n, true, nil)
+	if out.Limits, err = gridLimits.merge(plan, cur.Limits, d.Limits, plan.limEtags, plan.limitHooks(), &changes); err != nil {
+		return out, nil, err
 	}
 	return out, changes, nil
+}
+
+// changeList collects the changes of an apply.
+type changeList []*pb.ConfigChange
+
+// record adds the change of a resource that is listed or kept: created
+// (it did not exist), updated (fields differ) or unchanged.
+func (c *changeList) record(name string, existed bool, fields []string) {
+	t := pb.ChangeType_CHANGE_TYPE_UNCHANGED
+	switch {
+	case !existed:
+		t, fields = pb.ChangeType_CHANGE_TYPE_CREATED, nil
+	case len(fields) > 0:
+		t = pb.ChangeType_CHANGE_TYPE_UPDATED
+	}
+	*c = append(*c, &pb.ConfigChange{Name: name, Type: t, Fields: fields})
+}
+
+// itemHooks are a kind's own steps of an apply; nil ones are skipped.
+type itemHooks[D any] struct {
+	// created runs for a resource to create, the request's i-th.
+	created func(i int, name string, x *D) error
+	// changed runs for a stored resource old listed as x, the request's
+	// i-th, once its etag matched; f names the fields that differ and it
+	// returns them.
+	changed func(i int, name string, old D, x *D, f []string) ([]string, error)
+	// prunable says whether prune deletes an unlisted resource (nil:
+	// all).
+	prunable func(old D) bool
+}
+
+// createAll checks the resources of a new site (no etags) and records
+// their creation.
+func (r *resource[D, P]) createAll(siteID string, items []D, etags []int64, h itemHooks[D], changes *changeList) error {
+	for i := range items {
+		n := childName(siteID, r.coll, r.id(items[i]))
+		if etags[i] != 0 {
+			return etagMismatch(n)
+		}
+		if h.created != nil {
+			if err := h.created(i, n, &items[i]); err != nil {
+				return err
+			}
+		}
+		changes.record(n, false, nil)
+	}
+	return nil
+}
+
+// merge merges the listed resources of one kind (desired, with their
+// etags) into the stored ones (cur).
+func (r *resource[D, P]) merge(plan *applyPlan, cur, desired []D, etags []int64, h itemHooks[D], changes *changeList) ([]D, error) {
+	var out []D
+	listed := map[string]bool{}
+	for i, x := range desired {
+		n := childName(plan.siteID, r.coll, r.id(x))
+		listed[r.id(x)] = true
+		j := indexByID(cur, r.id, r.id(x))
+		if j < 0 {
+			if etags[i] != 0 {
+				return out, etagMismatch(n)
+			}
+			if h.created != nil {
+				if err := h.created(i, n, &x); err != nil {
+					return out, err
+				}
+			}
+			out = append(out, x)
+			changes.record(n, false, nil)
+			continue
+		}
+		old := cur[j]
+		if err := checkEtag(n, etags[i], r.generation(old)); err != nil {
+			return out, err
+		}
+		f := r.diff(old, x)
+		if h.changed != nil {
+			var err error
+			if f, err = h.changed(i, n, old, &x, f); err != nil {
+				return out, err
+			}
+		}
+		if len(f) > 0 {
+			r.carry(&x, old)
+			out = append(out, x)
+		} else {
+			out = append(out, old)
+		}
+		changes.record(n, true, f)
+	}
+	for _, old := range cur {
+		if listed[r.id(old)] {
+			continue
+		}
+		n := childName(plan.siteID, r.coll, r.id(old))
+		if plan.prune && (h.prunable == nil || h.prunable(old)) {
+			*changes = append(*changes, &pb.ConfigChange{Name: n, Type: pb.ChangeType_CHANGE_TYPE_DELETED})
+			continue
+		}
+		out = append(out, old)
+		changes.record(n, true, nil)
+	}
+	return out, nil
+}
+
+// chargerHooks hash new passwords; a stored charger keeps its hash unless
+// the request gives another password.
+func (plan *applyPlan) chargerHooks() itemHooks[site.Charger] {
+	return itemHooks[site.Charger]{
+		created: func(i int, _ string, x *site.Charger) error {
+			pw, ok := plan.passwords[i]
+			if !ok {
+				return nil
+			}
+			h, err := site.HashPassword(pw)
+			x.PasswordHash = h
+			return err
+		},
+		changed: func(i int, _ string, old site.Charger, x *site.Charger, f []string) ([]string, error) {
+			x.PasswordHash = old.PasswordHash
+			pw, ok := plan.passwords[i]
+			if !ok {
+				return f, nil
+			}
+			if same, _ := site.CheckPassword(old.PasswordHash, pw); same {
+				return f, nil
+			}
+			h, err := site.HashPassword(pw)
+			x.PasswordHash = h
+			return append(f, "ocpp_password"), err
+		},
+	}
+}
+
+// limitHooks: a caller creates, changes and prunes only limits of
+// sources it may write.
+func (plan *applyPlan) limitHooks() itemHooks[site.GridLimit] {
+	return itemHooks[site.GridLimit]{
+		created: func(_ int, n string, x *site.GridLimit) error { return authorizeSource(plan.caller, n, x.Source) },
+		changed: func(_ int, n string, old site.GridLimit, x *site.GridLimit, f []string) ([]string, error) {
+			if len(f) == 0 {
+				return f, nil
+			}
+			if err := authorizeSource(plan.caller, n, old.Source); err != nil {
+				return f, err
+			}
+			return f, authorizeSource(plan.caller, n, x.Source)
+		},
+		prunable: func(old site.GridLimit) bool { return sourceAllowed(plan.caller.Role, old.Source) },
+	}
 }

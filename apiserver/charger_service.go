@@ -25,6 +25,7 @@ var chargers = &resource[site.Charger, *pb.Charger]{
 		to.Generation, to.CreateTime, to.UpdateTime = from.Generation, from.CreateTime, from.UpdateTime
 	},
 	blank:     func(siteID string) site.Charger { return site.Charger{SiteID: siteID} },
+	diff:      diffCharger,
 	fromProto: chargerFromProto,
 	toProto: func(ctx context.Context, s *Server, c site.Charger, _ time.Time) (*pb.Charger, error) {
 		return s.withStatus(ctx, c)

@@ -22,6 +22,7 @@ var circuits = &resource[site.Circuit, *pb.Circuit]{
 		to.Generation, to.CreateTime, to.UpdateTime = from.Generation, from.CreateTime, from.UpdateTime
 	},
 	blank:     func(siteID string) site.Circuit { return site.Circuit{SiteID: siteID} },
+	diff:      diffCircuit,
 	fromProto: circuitFromProto,
 	toProto:   plainProto(circuitToProto),
 }

@@ -12,86 +12,53 @@ import (
 // resource differ, ignoring generations, times and (for chargers) the
 // password hash.
 
+// fieldDiff collects the names of the fields that differ; nil if none.
+type fieldDiff []string
+
+func (f *fieldDiff) add(field string, differs bool) {
+	if differs {
+		*f = append(*f, field)
+	}
+}
+
 func diffSite(a, b site.Site) []string {
-	var f []string
-	if a.DisplayName != b.DisplayName {
-		f = append(f, "display_name")
-	}
-	if a.TimeZone != b.TimeZone {
-		f = append(f, "time_zone")
-	}
-	if a.NominalVoltage != b.NominalVoltage {
-		f = append(f, "nominal_voltage")
-	}
-	if a.GridLimit != b.GridLimit {
-		f = append(f, "grid_limit")
-	}
-	if a.GridPowerLimit != b.GridPowerLimit {
-		f = append(f, "grid_power_limit_kw")
-	}
+	var f fieldDiff
+	f.add("display_name", a.DisplayName != b.DisplayName)
+	f.add("time_zone", a.TimeZone != b.TimeZone)
+	f.add("nominal_voltage", a.NominalVoltage != b.NominalVoltage)
+	f.add("grid_limit", a.GridLimit != b.GridLimit)
+	f.add("grid_power_limit_kw", a.GridPowerLimit != b.GridPowerLimit)
 	return f
 }
 
 func diffCircuit(a, b site.Circuit) []string {
-	var f []string
-	if a.DisplayName != b.DisplayName {
-		f = append(f, "display_name")
-	}
-	if a.Parent != b.Parent {
-		f = append(f, "parent")
-	}
-	if a.Limit != b.Limit {
-		f = append(f, "limit")
-	}
-	if a.PowerLimit != b.PowerLimit {
-		f = append(f, "power_limit_kw")
-	}
-	if a.Oversubscribed != b.Oversubscribed {
-		f = append(f, "oversubscribed")
-	}
+	var f fieldDiff
+	f.add("display_name", a.DisplayName != b.DisplayName)
+	f.add("parent", a.Parent != b.Parent)
+	f.add("limit", a.Limit != b.Limit)
+	f.add("power_limit_kw", a.PowerLimit != b.PowerLimit)
+	f.add("oversubscribed", a.Oversubscribed != b.Oversubscribed)
 	return f
 }
 
 func diffCharger(a, b site.Charger) []string {
-	var f []string
-	if a.DisplayName != b.DisplayName {
-		f = append(f, "display_name")
-	}
-	if a.OCPPIdentity != b.OCPPIdentity {
-		f = append(f, "ocpp_identity")
-	}
-	if a.Circuit != b.Circuit {
-		f = append(f, "circuit")
-	}
-	if a.PhaseRotation != b.PhaseRotation {
-		f = append(f, "phase_rotation")
-	}
-	if !slices.Equal(a.EVSEs, b.EVSEs) {
-		f = append(f, "evses")
-	}
+	var f fieldDiff
+	f.add("display_name", a.DisplayName != b.DisplayName)
+	f.add("ocpp_identity", a.OCPPIdentity != b.OCPPIdentity)
+	f.add("circuit", a.Circuit != b.Circuit)
+	f.add("phase_rotation", a.PhaseRotation != b.PhaseRotation)
+	f.add("evses", !slices.Equal(a.EVSEs, b.EVSEs))
 	return f
 }
 
 func diffLimit(a, b site.GridLimit) []string {
-	var f []string
-	if a.Source != b.Source {
-		f = append(f, "source")
-	}
-	if a.Limit != b.Limit {
-		f = append(f, "limit")
-	}
-	if a.PowerLimit != b.PowerLimit {
-		f = append(f, "power_limit_kw")
-	}
-	if !a.Start.Equal(b.Start) {
-		f = append(f, "start_time")
-	}
-	if !a.End.Equal(b.End) {
-		f = append(f, "end_time")
-	}
-	if a.Reason != b.Reason {
-		f = append(f, "reason")
-	}
+	var f fieldDiff
+	f.add("source", a.Source != b.Source)
+	f.add("limit", a.Limit != b.Limit)
+	f.add("power_limit_kw", a.PowerLimit != b.PowerLimit)
+	f.add("start_time", !a.Start.Equal(b.Start))
+	f.add("end_time", !a.End.Equal(b.End))
+	f.add("reason", a.Reason != b.Reason)
 	return f
 }
 

@@ -23,6 +23,7 @@ var gridLimits = &resource[site.GridLimit, *pb.GridLimit]{
 		to.Generation, to.CreateTime, to.UpdateTime = from.Generation, from.CreateTime, from.UpdateTime
 	},
 	blank:     func(siteID string) site.GridLimit { return site.GridLimit{SiteID: siteID} },
+	diff:      diffLimit,
 	fromProto: gridLimitFromProto,
 	toProto: func(_ context.Context, _ *Server, l site.GridLimit, now time.Time) (*pb.GridLimit, error) {
 		return gridLimitToProto(l, now), nil

@@ -219,6 +219,8 @@ type resource[D any, P apiResource] struct {
 	generation func(D) int64
 	// carry gives to the stored identity and times of from (the etag).
 	carry func(to *D, from D)
+	// diff names the API fields in which two versions differ.
+	diff func(a, b D) []string
 	// blank is the resource an update is checked on before the
 	// transaction: only its site set.
 	blank     func(siteID string) D
