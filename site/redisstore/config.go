@@ -510,7 +510,12 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 	}
 }
 
-// DeleteSite removes a site, its chargers' state and their identities.
+// DeleteSite removes a site, its chargers' state and their identities,
+// its plan, the control loop's state (:loop) and the delegation outbox's
+// pending commands (:outbox), all in the site's one MULTI/EXEC. The
+// outbox's counter (:outbox:seq) is kept so that Seq keeps growing if the
+// site is created again: a CSMS resuming after a Seq it acknowledged
+// before the delete would otherwise skip the new site's first commands.
 func (s *Store) DeleteSite(ctx context.Context, siteID string, expectGeneration int64) error {
 	const op = "delete site"
 	if !site.ValidResourceID(siteID) {
@@ -535,7 +540,7 @@ func (s *Store) DeleteSite(ctx context.Context, siteID string, expectGeneration 
 				}
 			}
 			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-				keys := append([]string{s.configKey(siteID), s.revKey(siteID)}, s.planKeys(siteID)...)
+				keys := append([]string{s.configKey(siteID), s.revKey(siteID), s.loopKey(siteID), s.outboxKey(siteID)}, s.planKeys(siteID)...)
 				for _, ch := range old.Chargers {
 					keys = append(keys, s.stateKey(site.ChargerRef{SiteID: siteID, ChargerID: ch.ID}))
 				}

@@ -25,6 +25,9 @@
 //	                                         "limit:<id>"    -> site.GridLimit
 //	sc:{site:<id>}:rev                     integer, +1 on every configuration change (Store.Revision)
 //	sc:{site:<id>}:charger:<id>:state      JSON site.ChargerState of a configured charger
+//	sc:{site:<id>}:loop                    JSON site.LoopState (loopstate.go)
+//	sc:{site:<id>}:outbox, :outbox:seq     delegation outbox and its counter (outbox.go)
+//	sc:{site:<id>}:plan, :plan:inputs      plan and its inputs (plan.go)
 //	sc:sites                               sorted set of site IDs, all scores 0 (ListSites pages with ZRANGEBYLEX)
 //	sc:ocpp:<identity>                     "<site>/<charger>": the charger registered with an OCPP identity
 //	sc:schema_version                      integer, see Migrate
@@ -45,7 +48,12 @@
 // result with [site.Config.Validate]. Deleting a circuit that still has
 // child circuits or chargers gives [site.ErrFailedPrecondition] (checked
 // before validation); other broken rules a *[site.ValidationError]. A
-// removed charger's state and identity go with it. fn's own errors are
+// removed charger's state and identity go with it. DeleteSite removes every
+// key of the site but :outbox:seq (kept so delegated Seqs keep growing
+// across a delete and re-create) in one MULTI/EXEC. A control loop or
+// delegation hub still running for the site may write its :loop or
+// :outbox again right after (the loop stops at its next reload, within
+// its SiteRescan); such a key is removed by the next DeleteSite of the ID. fn's own errors are
 // returned as they are, so callers do etag checks inside fn.
 //
 // Charger state is a read-modify-write of one JSON value under WATCH of the

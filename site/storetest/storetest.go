@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) site.Store) {
 		{"EtagConflict", testEtagConflict},
 		{"FnErrorAborts", testFnErrorAborts},
 		{"Delete", testDelete},
+		{"DeleteRemovesLoopStateAndOutbox", testDeleteSiteData},
 		{"DeleteCircuitInUse", testDeleteCircuitInUse},
 		{"IdentityUniqueAcrossSites", testIdentityUnique},
 		{"IdentityMovesWithinSite", testIdentityMoves},
@@ -424,6 +425,65 @@ func testDelete(t *testing.T, s site.Store) {
 	}
 	if st, err := s.ChargerState(ctx(t), ref); err != nil || st.Connected {
 		t.Errorf("state of a re-created charger = %+v, %v; want zero", st, err)
+	}
+}
+
+// testDeleteSiteData: a store that also keeps the loop's state
+// (site.LoopStateStore) or a delegation outbox (site.OutboxStore) removes
+// them with the site, and only the site's; outbox Seqs keep growing when
+// the site is created again (a CSMS resuming after an old Seq must not
+// skip new commands).
+func testDeleteSiteData(t *testing.T, s site.Store) {
+	ls, hasLoop := s.(site.LoopStateStore)
+	ob, hasOutbox := s.(site.OutboxStore)
+	if !hasLoop && !hasOutbox {
+		t.Skip("the store keeps neither loop state nor an outbox")
+	}
+	mustCreate(t, s, Config("alpha"))
+	mustCreate(t, s, Config("beta"))
+	cmd := site.DelegatedCommand{Ref: site.ChargerRef{SiteID: "alpha", ChargerID: "cp-1"}, Kind: site.DelegatedTrigger,
+		Trigger: &site.TriggerRequest{EVSE: 1, What: site.TriggerStatus}}
+	var lastSeq uint64
+	for _, id := range []string{"alpha", "beta"} {
+		if hasLoop {
+			if _, err := ls.UpdateLoopState(ctx(t), id, func(st *site.LoopState) error {
+				st.Priorities = map[string]float64{"cp-1/1": 2}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if hasOutbox {
+			for range 3 {
+				c := mustEnqueue(t, ob, id, cmd)
+				if id == "alpha" {
+					lastSeq = c.Seq
+				}
+			}
+		}
+	}
+	if err := s.DeleteSite(ctx(t), "alpha", 0); err != nil {
+		t.Fatalf("DeleteSite: %v", err)
+	}
+	if hasLoop {
+		if st, err := ls.LoopState(ctx(t), "alpha"); err != nil || st.Priorities != nil {
+			t.Errorf("loop state after DeleteSite = %+v, %v; want the zero state", st, err)
+		}
+		if st, err := ls.LoopState(ctx(t), "beta"); err != nil || st.Priorities["cp-1/1"] != 2 {
+			t.Errorf("another site's loop state = %+v, %v; want it kept", st, err)
+		}
+	}
+	if hasOutbox {
+		if p, err := ob.Pending(ctx(t), "alpha", 0, 10); err != nil || len(p) != 0 {
+			t.Errorf("outbox after DeleteSite = %+v, %v; want empty", p, err)
+		}
+		if p, err := ob.Pending(ctx(t), "beta", 0, 10); err != nil || len(p) != 3 {
+			t.Errorf("another site's outbox = %d commands, %v; want 3", len(p), err)
+		}
+		mustCreate(t, s, Config("alpha"))
+		if c := mustEnqueue(t, ob, "alpha", cmd); c.Seq <= lastSeq {
+			t.Errorf("Seq %d after delete and re-create, want above %d (Seqs only grow)", c.Seq, lastSeq)
+		}
 	}
 }
 
