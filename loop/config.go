@@ -48,8 +48,9 @@ type Config struct {
 	// less than RenewBefore is left. Defaults 10m and Lease/2.
 	Lease       time.Duration
 	RenewBefore time.Duration
-	// Stack levels and profile ids of the loop's profiles (see "Stack
-	// levels" in doc.go). FallbackStackLevel is the fallback's (default 0);
+	// Stack levels and profile ids of the loop's profiles (in local
+	// controller mode the band the proxy reserves, see docs/proxy.md).
+	// FallbackStackLevel is the fallback's (default 0);
 	// StackLevel is the dynamic profiles' and must be above it (default
 	// FallbackStackLevel+1). MaxStackLevel, when set, is the highest the
 	// loop may use: a charger that refuses StackLevel is tried at its own
