@@ -25,6 +25,7 @@ type client struct {
 	chargers pb.ChargerServiceClient
 	limits   pb.GridLimitServiceClient
 	alloc    pb.AllocationServiceClient
+	plans    pb.PlanServiceClient
 }
 
 func (c *client) Close() error { return c.cc.Close() }
@@ -67,6 +68,7 @@ func (a *app) dial() (*client, error) {
 		chargers: pb.NewChargerServiceClient(cc),
 		limits:   pb.NewGridLimitServiceClient(cc),
 		alloc:    pb.NewAllocationServiceClient(cc),
+		plans:    pb.NewPlanServiceClient(cc),
 	}, nil
 }
 

@@ -123,6 +123,7 @@ func commands() []command {
 		{"needs", "set the charging needs of the car on an EVSE", runNeeds},
 		{"priority", "set the priority of a charger or EVSE", runPriority},
 		{"meter", "report a site or circuit meter reading (as an EMS)", runMeter},
+		{"plan", "show a site's charging plan (--csv FILE writes it as CSV)", runPlan},
 	}
 }
 
