@@ -17,12 +17,11 @@ type chargerService struct {
 
 var chargers = &resource[site.Charger, *pb.Charger]{
 	field: "charger", kind: "chargers", pattern: patternCharger, coll: collChargers, write: actWriteConfig,
-	mask:       &chargerMask,
-	items:      func(c *site.Config) *[]site.Charger { return &c.Chargers },
-	id:         chargerID,
-	generation: func(c site.Charger) int64 { return c.Generation },
-	carry: func(to *site.Charger, from site.Charger) {
-		to.Generation, to.CreateTime, to.UpdateTime = from.Generation, from.CreateTime, from.UpdateTime
+	mask:  &chargerMask,
+	items: func(c *site.Config) *[]site.Charger { return &c.Chargers },
+	id:    chargerID,
+	stamps: func(c *site.Charger) (*int64, *time.Time, *time.Time) {
+		return &c.Generation, &c.CreateTime, &c.UpdateTime
 	},
 	blank:     func(siteID string) site.Charger { return site.Charger{SiteID: siteID} },
 	diff:      diffCharger,

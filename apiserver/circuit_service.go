@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"time"
 
 	pb "github.com/smartcharge/smartcharge/proto/smartcharge/v1"
 	"github.com/smartcharge/smartcharge/site"
@@ -14,12 +15,11 @@ type circuitService struct {
 
 var circuits = &resource[site.Circuit, *pb.Circuit]{
 	field: "circuit", kind: "circuits", pattern: patternCircuit, coll: collCircuits, write: actWriteConfig,
-	mask:       &circuitMask,
-	items:      func(c *site.Config) *[]site.Circuit { return &c.Circuits },
-	id:         circuitID,
-	generation: func(c site.Circuit) int64 { return c.Generation },
-	carry: func(to *site.Circuit, from site.Circuit) {
-		to.Generation, to.CreateTime, to.UpdateTime = from.Generation, from.CreateTime, from.UpdateTime
+	mask:  &circuitMask,
+	items: func(c *site.Config) *[]site.Circuit { return &c.Circuits },
+	id:    circuitID,
+	stamps: func(c *site.Circuit) (*int64, *time.Time, *time.Time) {
+		return &c.Generation, &c.CreateTime, &c.UpdateTime
 	},
 	blank:     func(siteID string) site.Circuit { return site.Circuit{SiteID: siteID} },
 	diff:      diffCircuit,

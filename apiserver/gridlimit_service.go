@@ -15,12 +15,11 @@ type gridLimitService struct {
 
 var gridLimits = &resource[site.GridLimit, *pb.GridLimit]{
 	field: "grid_limit", kind: "grid_limits", pattern: patternGridLimit, coll: collGridLimits, write: actWriteLimits,
-	mask:       &gridLimitMask,
-	items:      func(c *site.Config) *[]site.GridLimit { return &c.Limits },
-	id:         limitID,
-	generation: func(l site.GridLimit) int64 { return l.Generation },
-	carry: func(to *site.GridLimit, from site.GridLimit) {
-		to.Generation, to.CreateTime, to.UpdateTime = from.Generation, from.CreateTime, from.UpdateTime
+	mask:  &gridLimitMask,
+	items: func(c *site.Config) *[]site.GridLimit { return &c.Limits },
+	id:    limitID,
+	stamps: func(l *site.GridLimit) (*int64, *time.Time, *time.Time) {
+		return &l.Generation, &l.CreateTime, &l.UpdateTime
 	},
 	blank:     func(siteID string) site.GridLimit { return site.GridLimit{SiteID: siteID} },
 	diff:      diffLimit,

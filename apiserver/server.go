@@ -213,12 +213,12 @@ type resource[D any, P apiResource] struct {
 	mask    *maskPaths[D, P]
 	// items is the kind's list in a configuration; the site is one
 	// instead.
-	items      func(c *site.Config) *[]D
-	one        func(c *site.Config) *D
-	id         func(D) string
-	generation func(D) int64
-	// carry gives to the stored identity and times of from (the etag).
-	carry func(to *D, from D)
+	items func(c *site.Config) *[]D
+	one   func(c *site.Config) *D
+	id    func(D) string
+	// stamps points at what the store keeps of a resource: its
+	// generation (the etag) and times.
+	stamps func(d *D) (generation *int64, created, updated *time.Time)
 	// diff names the API fields in which two versions differ.
 	diff func(a, b D) []string
 	// blank is the resource an update is checked on before the
@@ -227,6 +227,19 @@ type resource[D any, P apiResource] struct {
 	fromProto func(p P, siteID, id, field string, v *site.ValidationError) D
 	// toProto converts one for an answer; now is read once per call.
 	toProto func(ctx context.Context, s *Server, d D, now time.Time) (P, error)
+}
+
+func (r *resource[D, P]) generation(d D) int64 {
+	g, _, _ := r.stamps(&d)
+	return *g
+}
+
+// carry gives to the generation and times of from, so the store sees a
+// change of from.
+func (r *resource[D, P]) carry(to *D, from D) {
+	g, c, u := r.stamps(to)
+	fg, fc, fu := r.stamps(&from)
+	*g, *c, *u = *fg, *fc, *fu
 }
 
 // apiResource is what every resource message has.

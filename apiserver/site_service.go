@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"time"
 
 	pb "github.com/smartcharge/smartcharge/proto/smartcharge/v1"
 	"github.com/smartcharge/smartcharge/site"
@@ -14,11 +15,10 @@ type siteService struct {
 
 var sites = &resource[site.Site, *pb.Site]{
 	field: "site", kind: "site", pattern: patternSite, write: actWriteConfig,
-	mask:       &siteMask,
-	one:        func(c *site.Config) *site.Site { return &c.Site },
-	generation: func(s site.Site) int64 { return s.Generation },
-	carry: func(to *site.Site, from site.Site) {
-		to.Generation, to.CreateTime, to.UpdateTime = from.Generation, from.CreateTime, from.UpdateTime
+	mask: &siteMask,
+	one:  func(c *site.Config) *site.Site { return &c.Site },
+	stamps: func(s *site.Site) (*int64, *time.Time, *time.Time) {
+		return &s.Generation, &s.CreateTime, &s.UpdateTime
 	},
 	blank:   func(id string) site.Site { return site.Site{ID: id} },
 	toProto: plainProto(siteToProto),

@@ -90,29 +90,19 @@ func decodeMeterValues(v Version, payload []byte) (meterReq, *CallError) {
 // false on anything unexpected, which makes the fast decoder give up.
 
 // objOpen consumes '{'; more is false for an empty object (consumed).
-func (s *jsonScanner) objOpen() (more, ok bool) {
-	s.ws()
-	if s.i >= len(s.data) || s.data[s.i] != '{' {
-		return false, false
-	}
-	s.i++
-	s.ws()
-	if s.i < len(s.data) && s.data[s.i] == '}' {
-		s.i++
-		return false, true
-	}
-	return true, true
-}
+func (s *jsonScanner) objOpen() (more, ok bool) { return s.open('{', '}') }
 
 // arrOpen consumes '['; more is false for an empty array (consumed).
-func (s *jsonScanner) arrOpen() (more, ok bool) {
+func (s *jsonScanner) arrOpen() (more, ok bool) { return s.open('[', ']') }
+
+func (s *jsonScanner) open(begin, end byte) (more, ok bool) {
 	s.ws()
-	if s.i >= len(s.data) || s.data[s.i] != '[' {
+	if s.i >= len(s.data) || s.data[s.i] != begin {
 		return false, false
 	}
 	s.i++
 	s.ws()
-	if s.i < len(s.data) && s.data[s.i] == ']' {
+	if s.i < len(s.data) && s.data[s.i] == end {
 		s.i++
 		return false, true
 	}
