@@ -2,6 +2,7 @@ package ocppadapter
 
 import (
 	"testing"
+	"time"
 
 	"github.com/smartcharge/smartcharge/site"
 )
@@ -14,6 +15,8 @@ func FuzzProxyProfileReaders(f *testing.F) {
 	f.Add(uint8(V201), []byte(`{"evseId":0,"chargingProfile":{"id":77,"stackLevel":3,"chargingProfilePurpose":"ChargingStationMaxProfile","chargingProfileKind":"Absolute","chargingSchedule":[{"id":1,"chargingRateUnit":"W","chargingSchedulePeriod":[{"startPeriod":0,"limit":11000}]}]}}`))
 	f.Add(uint8(V16), []byte(`{"id":5,"connectorId":1,"stackLevel":2,"chargingProfilePurpose":"TxProfile"}`))
 	f.Add(uint8(V201), []byte(`{"chargingProfileId":5,"chargingProfileCriteria":{"evseId":1,"stackLevel":0}}`))
+	f.Add(uint8(V16), []byte(`{"connectorId":1,"csChargingProfiles":{"chargingProfileId":7,"transactionId":42,"stackLevel":1,"chargingProfilePurpose":"TxProfile","chargingProfileKind":"Recurring","recurrencyKind":"Daily","validFrom":"2026-11-25T00:00:00Z","validTo":"2026-12-25T00:00:00Z","chargingSchedule":{"startSchedule":"2026-11-25T06:00:00Z","duration":7200,"chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":16},{"startPeriod":3600,"limit":0}]}}}`))
+	f.Add(uint8(V201), []byte(`{"evseId":1,"chargingProfile":{"id":8,"stackLevel":2,"chargingProfilePurpose":"TxDefaultProfile","chargingProfileKind":"Absolute","validTo":"bad","chargingSchedule":[{"id":1,"startSchedule":"2026-11-25T06:00:00.5Z","chargingRateUnit":"W","chargingSchedulePeriod":[{"startPeriod":600,"limit":0},{"startPeriod":0,"limit":7400}]},{"id":2,"chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":6}]}]}}`))
 	f.Add(uint8(V201), []byte(`{}`))
 	f.Add(uint8(V16), []byte(`[1,2]`))
 	f.Fuzz(func(t *testing.T, v uint8, payload []byte) {
@@ -21,7 +24,22 @@ func FuzzProxyProfileReaders(f *testing.F) {
 		if v%2 == 0 {
 			c.version = V201
 		}
-		_, _ = c.readSetProfile(payload)
+		if p, ok := c.readSetProfile(payload); ok {
+			now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+			for _, s := range p.scheds {
+				for i, per := range s.Periods {
+					if per.Limit < 0 || (i > 0 && per.Offset <= s.Periods[i-1].Offset) {
+						t.Fatalf("schedule periods not a valid limit schedule: %+v", s.Periods)
+					}
+				}
+				if s.Validate() != nil && !s.Start.IsZero() {
+					t.Fatalf("a schedule that cannot be followed in time keeps its start: %+v (%v)", s, s.Validate())
+				}
+				if l, ok, next := s.LimitAt(now); (ok && l < 0) || (!next.IsZero() && !next.After(now)) {
+					t.Fatalf("LimitAt(now) = %g %v %v for %+v", l, ok, next, s)
+				}
+			}
+		}
 		r, ok := c.readClear(payload)
 		if !ok {
 			return
