@@ -61,9 +61,12 @@ func (s *chargerService) ListChargers(ctx context.Context, req *pb.ListChargersR
 }
 
 // checkIdentityFree fails with ALREADY_EXISTS when another charger (in any
-// site) has the identity. The store checks again atomically; this gives
-// the clearer error.
+// site) has the identity ("" is free). The store checks again atomically;
+// this gives the clearer error.
 func (s *chargerService) checkIdentityFree(ctx context.Context, ref site.ChargerRef, identity string) error {
+	if identity == "" {
+		return nil
+	}
 	other, err := s.store.ChargerByIdentity(ctx, identity)
 	switch {
 	case errors.Is(err, site.ErrNotFound):
@@ -74,6 +77,14 @@ func (s *chargerService) checkIdentityFree(ctx context.Context, ref site.Charger
 		return about(ref.String(), errors.Join(site.ErrAlreadyExists, errors.New("ocpp_identity "+identity+" belongs to another charger")))
 	}
 	return nil
+}
+
+// hashPassword hashes a password to store; "" (none) stays "".
+func hashPassword(pw string) (string, error) {
+	if pw == "" {
+		return "", nil
+	}
+	return site.HashPassword(pw)
 }
 
 // checkNewPassword adds a violation of charger.ocpp_password when pw is
@@ -94,17 +105,12 @@ func (s *chargerService) CreateCharger(ctx context.Context, req *pb.CreateCharge
 	pw := p.GetOcppPassword()
 	c, err := chargers.create(ctx, s.Server, req.GetParent(), req.GetChargerId(), p, createHooks[site.Charger]{
 		check: func(v *site.ValidationError) { checkNewPassword(pw, v) },
-		prepare: func(_ *Principal, name string, x *site.Charger) error {
-			if pw != "" {
-				var err error
-				if x.PasswordHash, err = site.HashPassword(pw); err != nil {
-					return err
-				}
+		prepare: func(_ *Principal, _ string, x *site.Charger) error {
+			var err error
+			if x.PasswordHash, err = hashPassword(pw); err != nil {
+				return err
 			}
-			if x.OCPPIdentity != "" {
-				return s.checkIdentityFree(ctx, site.ChargerRef{SiteID: x.SiteID, ChargerID: x.ID}, x.OCPPIdentity)
-			}
-			return nil
+			return s.checkIdentityFree(ctx, site.ChargerRef{SiteID: x.SiteID, ChargerID: x.ID}, x.OCPPIdentity)
 		},
 	})
 	if err != nil {
@@ -133,13 +139,13 @@ func (s *chargerService) UpdateCharger(ctx context.Context, req *pb.UpdateCharge
 			setID = hasPath(paths, "ocpp_identity")
 		},
 		prepare: func(_ *Principal, siteID, id string) error {
-			if setPW && p.GetOcppPassword() != "" {
+			if setPW {
 				var err error
-				if hash, err = site.HashPassword(p.GetOcppPassword()); err != nil {
+				if hash, err = hashPassword(p.GetOcppPassword()); err != nil {
 					return err
 				}
 			}
-			if setID && p.GetOcppIdentity() != "" {
+			if setID {
 				return s.checkIdentityFree(ctx, site.ChargerRef{SiteID: siteID, ChargerID: id}, p.GetOcppIdentity())
 			}
 			return nil

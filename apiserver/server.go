@@ -211,11 +211,12 @@ type resource[D any, P apiResource] struct {
 	coll    string // collection segment of a child's name
 	write   action // what changing one takes
 	mask    *maskPaths[D, P]
-	// items is the kind's list in a configuration; the site is one
-	// instead.
+	// items is the kind's list in a configuration, id a member's ID; the
+	// site is in no list: one gives it instead. Only children are
+	// listed, created, deleted and merged (coll, diff, fromProto).
 	items func(c *site.Config) *[]D
-	one   func(c *site.Config) *D
 	id    func(D) string
+	one   func(c *site.Config) *D
 	// stamps points at what the store keeps of a resource: its
 	// generation (the etag) and times.
 	stamps func(d *D) (generation *int64, created, updated *time.Time)
@@ -234,8 +235,8 @@ func (r *resource[D, P]) generation(d D) int64 {
 	return *g
 }
 
-// carry gives to the generation and times of from, so the store sees a
-// change of from.
+// carry copies the generation and times of the stored from into to, so
+// the store takes to for a change of from.
 func (r *resource[D, P]) carry(to *D, from D) {
 	g, c, u := r.stamps(to)
 	fg, fc, fu := r.stamps(&from)
