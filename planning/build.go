@@ -503,9 +503,9 @@ func whyRuns(why []plan.Why, nodes []nodeMeta) []site.WhyNot {
 	for k, w := range why {
 		wn := site.WhyNot{From: k, To: k, Code: w.Code.String(), Reason: whyText(w, nodes)}
 		if w.Node >= 0 && w.Node < len(nodes) {
-			wn.Node = nodes[w.Node].id
+			wn.Node, wn.NodeKind = nodes[w.Node].id, nodes[w.Node].kind
 		}
-		if l := len(out); l > 0 && out[l-1].Code == wn.Code && out[l-1].Node == wn.Node && out[l-1].Reason == wn.Reason && out[l-1].To == k-1 {
+		if l := len(out); l > 0 && out[l-1].Code == wn.Code && out[l-1].NodeKind == wn.NodeKind && out[l-1].Node == wn.Node && out[l-1].Reason == wn.Reason && out[l-1].To == k-1 {
 			out[l-1].To = k
 			continue
 		}

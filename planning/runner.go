@@ -15,8 +15,9 @@ import (
 	"github.com/smartcharge/smartcharge/site"
 )
 
-// ErrStopped is returned by a Runner that is not running.
-var ErrStopped = errors.New("planning: runner not running")
+// ErrStopped is returned by a Runner that is not running; it matches
+// site.ErrUnavailable (retry later).
+var ErrStopped = fmt.Errorf("planning: runner not running: %w", site.ErrUnavailable)
 
 // Config configures a [Runner]. Store, LoopState and Plans are required.
 type Config struct {
@@ -52,6 +53,9 @@ type Config struct {
 	// SiteRescan is how often the site list is read to start and stop
 	// sites (default 1 minute).
 	SiteRescan time.Duration
+	// Parallel is how many sites are planned at once (default 1): the
+	// planner is CPU-bound and the control loop must keep its share.
+	Parallel int
 }
 
 func (c *Config) defaults() error {
@@ -78,6 +82,12 @@ func (c *Config) defaults() error {
 			*d.v = d.def
 		}
 	}
+	if c.Parallel < 0 {
+		return errors.New("planning: negative Config.Parallel")
+	}
+	if c.Parallel == 0 {
+		c.Parallel = 1
+	}
 	if c.Planner != nil {
 		in := plan.Input{Start: time.Unix(0, 0), NominalVoltage: 230, Config: c.Planner, Nodes: []plan.Node{{ID: "g", Parent: -1}}}
 		if err := in.Validate(); err != nil {
@@ -99,6 +109,7 @@ type Runner struct {
 	cancel context.CancelFunc
 	sites  map[string]*siteRunner
 	wg     sync.WaitGroup // every goroutine; Add only under mu while ctx lives
+	slots  chan struct{}  // Config.Parallel tokens for running the planner
 }
 
 var (
@@ -127,7 +138,7 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	return &Runner{cfg: cfg, log: cfg.Logger, sites: map[string]*siteRunner{}}, nil
+	return &Runner{cfg: cfg, log: cfg.Logger, sites: map[string]*siteRunner{}, slots: make(chan struct{}, cfg.Parallel)}, nil
 }
 
 // Start starts planning every site the store lists, and every site added
@@ -341,7 +352,7 @@ func (r *Runner) planSite(ctx context.Context, sr *siteRunner, reason string) (s
 		return site.Plan{}, err
 	}
 	t0 := time.Now()
-	res, err := plan.Plan(b.Input)
+	res, err := r.solve(ctx, b.Input)
 	if err != nil {
 		return site.Plan{}, fmt.Errorf("planning: site %s: %w", sr.id, err)
 	}
@@ -356,6 +367,34 @@ func (r *Runner) planSite(ctx context.Context, sr *siteRunner, reason string) (s
 		"sessions", len(stored.Sessions), "slots", stored.Slots, "took", took, "exact", stored.Exact)
 	r.publish(sr, stored)
 	return stored, nil
+}
+
+// solve runs the planner, at most Config.Parallel at a time. The planner
+// cannot be interrupted: when ctx ends first, solve returns at once and
+// the planner's goroutine ends by itself when it is done (its result is
+// dropped), so Stop does not wait for a long plan.
+func (r *Runner) solve(ctx context.Context, in plan.Input) (plan.Result, error) {
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return plan.Result{}, ctx.Err()
+	}
+	type out struct {
+		res plan.Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		defer func() { <-r.slots }()
+		res, err := plan.Plan(in)
+		done <- out{res, err}
+	}()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return plan.Result{}, ctx.Err()
+	}
 }
 
 // snapshot reads everything a plan is made from.
