@@ -126,13 +126,13 @@ func (s *siteService) applyCreate(ctx context.Context, plan *applyPlan, dryRun b
 	if plan.siteEtag != 0 {
 		return nil, etagMismatch(name)
 	}
-	if err := circuits.createAll(plan.siteID, d.Circuits, plan.circuitEtags, itemHooks[site.Circuit]{}, &changes); err != nil {
+	if err := circuitResource.createAll(plan.siteID, d.Circuits, plan.circuitEtags, itemHooks[site.Circuit]{}, &changes); err != nil {
 		return nil, err
 	}
-	if err := chargers.createAll(plan.siteID, d.Chargers, plan.chargerEtags, plan.chargerHooks(), &changes); err != nil {
+	if err := chargerResource.createAll(plan.siteID, d.Chargers, plan.chargerEtags, plan.chargerHooks(), &changes); err != nil {
 		return nil, err
 	}
-	if err := gridLimits.createAll(plan.siteID, d.Limits, plan.limEtags, plan.limitHooks(), &changes); err != nil {
+	if err := gridLimitResource.createAll(plan.siteID, d.Limits, plan.limEtags, plan.limitHooks(), &changes); err != nil {
 		return nil, err
 	}
 	got := d
@@ -182,18 +182,18 @@ func (plan *applyPlan) merge(cur *site.Config) (site.Config, []*pb.ConfigChange,
 	f := diffSite(cur.Site, d.Site)
 	if len(f) > 0 {
 		out.Site = d.Site
-		sites.carry(&out.Site, cur.Site)
+		siteResource.carry(&out.Site, cur.Site)
 	}
 	changes.record(name, true, f)
 
 	var err error
-	if out.Circuits, err = circuits.merge(plan, cur.Circuits, d.Circuits, plan.circuitEtags, itemHooks[site.Circuit]{}, &changes); err != nil {
+	if out.Circuits, err = circuitResource.merge(plan, cur.Circuits, d.Circuits, plan.circuitEtags, itemHooks[site.Circuit]{}, &changes); err != nil {
 		return out, nil, err
 	}
-	if out.Chargers, err = chargers.merge(plan, cur.Chargers, d.Chargers, plan.chargerEtags, plan.chargerHooks(), &changes); err != nil {
+	if out.Chargers, err = chargerResource.merge(plan, cur.Chargers, d.Chargers, plan.chargerEtags, plan.chargerHooks(), &changes); err != nil {
 		return out, nil, err
 	}
-	if out.Limits, err = gridLimits.merge(plan, cur.Limits, d.Limits, plan.limEtags, plan.limitHooks(), &changes); err != nil {
+	if out.Limits, err = gridLimitResource.merge(plan, cur.Limits, d.Limits, plan.limEtags, plan.limitHooks(), &changes); err != nil {
 		return out, nil, err
 	}
 	return out, changes, nil

@@ -15,7 +15,9 @@ type chargerService struct {
 	*Server
 }
 
-var chargers = &resource[site.Charger, *pb.Charger]{
+// chargerResource: "sites/{site}/chargers/{charger}", answered with the live
+// status.
+var chargerResource = &resource[site.Charger, *pb.Charger]{
 	field: "charger", kind: "chargers", pattern: patternCharger, coll: collChargers, write: actWriteConfig,
 	mask:  &chargerMask,
 	items: func(c *site.Config) *[]site.Charger { return &c.Chargers },
@@ -45,7 +47,7 @@ func (s *Server) withStatus(ctx context.Context, c site.Charger) (*pb.Charger, e
 }
 
 func (s *chargerService) GetCharger(ctx context.Context, req *pb.GetChargerRequest) (*pb.GetChargerResponse, error) {
-	c, err := chargers.get(ctx, s.Server, req.GetName())
+	c, err := chargerResource.get(ctx, s.Server, req.GetName())
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -53,7 +55,7 @@ func (s *chargerService) GetCharger(ctx context.Context, req *pb.GetChargerReque
 }
 
 func (s *chargerService) ListChargers(ctx context.Context, req *pb.ListChargersRequest) (*pb.ListChargersResponse, error) {
-	page, next, err := chargers.list(ctx, s.Server, req.GetParent(), req.GetPageSize(), req.GetPageToken())
+	page, next, err := chargerResource.list(ctx, s.Server, req.GetParent(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -103,7 +105,7 @@ func checkNewPassword(pw string, v *site.ValidationError) {
 func (s *chargerService) CreateCharger(ctx context.Context, req *pb.CreateChargerRequest) (*pb.CreateChargerResponse, error) {
 	p := req.GetCharger()
 	pw := p.GetOcppPassword()
-	c, err := chargers.create(ctx, s.Server, req.GetParent(), req.GetChargerId(), p, createHooks[site.Charger]{
+	c, err := chargerResource.create(ctx, s.Server, req.GetParent(), req.GetChargerId(), p, createHooks[site.Charger]{
 		check: func(v *site.ValidationError) { checkNewPassword(pw, v) },
 		prepare: func(_ *Principal, _ string, x *site.Charger) error {
 			var err error
@@ -131,7 +133,7 @@ func (s *chargerService) UpdateCharger(ctx context.Context, req *pb.UpdateCharge
 		setPW, setID bool
 		hash         string
 	)
-	c, err := chargers.update(ctx, s.Server, p, req.GetUpdateMask(), updateHooks[site.Charger, *pb.Charger]{
+	c, err := chargerResource.update(ctx, s.Server, p, req.GetUpdateMask(), updateHooks[site.Charger, *pb.Charger]{
 		check: func(paths []*maskPath[site.Charger, *pb.Charger], v *site.ValidationError) {
 			if setPW = hasPath(paths, "ocpp_password"); setPW {
 				checkNewPassword(p.GetOcppPassword(), v)
@@ -165,7 +167,7 @@ func (s *chargerService) UpdateCharger(ctx context.Context, req *pb.UpdateCharge
 }
 
 func (s *chargerService) DeleteCharger(ctx context.Context, req *pb.DeleteChargerRequest) (*pb.DeleteChargerResponse, error) {
-	if err := chargers.delete(ctx, s.Server, req.GetName(), req.GetEtag(), nil); err != nil {
+	if err := chargerResource.delete(ctx, s.Server, req.GetName(), req.GetEtag(), nil); err != nil {
 		return nil, s.status(ctx, err)
 	}
 	return &pb.DeleteChargerResponse{}, nil

@@ -13,7 +13,8 @@ type circuitService struct {
 	*Server
 }
 
-var circuits = &resource[site.Circuit, *pb.Circuit]{
+// circuitResource: "sites/{site}/circuits/{circuit}", changed with config rights.
+var circuitResource = &resource[site.Circuit, *pb.Circuit]{
 	field: "circuit", kind: "circuits", pattern: patternCircuit, coll: collCircuits, write: actWriteConfig,
 	mask:  &circuitMask,
 	items: func(c *site.Config) *[]site.Circuit { return &c.Circuits },
@@ -28,7 +29,7 @@ var circuits = &resource[site.Circuit, *pb.Circuit]{
 }
 
 func (s *circuitService) GetCircuit(ctx context.Context, req *pb.GetCircuitRequest) (*pb.GetCircuitResponse, error) {
-	c, err := circuits.get(ctx, s.Server, req.GetName())
+	c, err := circuitResource.get(ctx, s.Server, req.GetName())
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -36,7 +37,7 @@ func (s *circuitService) GetCircuit(ctx context.Context, req *pb.GetCircuitReque
 }
 
 func (s *circuitService) ListCircuits(ctx context.Context, req *pb.ListCircuitsRequest) (*pb.ListCircuitsResponse, error) {
-	page, next, err := circuits.list(ctx, s.Server, req.GetParent(), req.GetPageSize(), req.GetPageToken())
+	page, next, err := circuitResource.list(ctx, s.Server, req.GetParent(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -44,7 +45,7 @@ func (s *circuitService) ListCircuits(ctx context.Context, req *pb.ListCircuitsR
 }
 
 func (s *circuitService) CreateCircuit(ctx context.Context, req *pb.CreateCircuitRequest) (*pb.CreateCircuitResponse, error) {
-	c, err := circuits.create(ctx, s.Server, req.GetParent(), req.GetCircuitId(), req.GetCircuit(), createHooks[site.Circuit]{})
+	c, err := circuitResource.create(ctx, s.Server, req.GetParent(), req.GetCircuitId(), req.GetCircuit(), createHooks[site.Circuit]{})
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -52,7 +53,7 @@ func (s *circuitService) CreateCircuit(ctx context.Context, req *pb.CreateCircui
 }
 
 func (s *circuitService) UpdateCircuit(ctx context.Context, req *pb.UpdateCircuitRequest) (*pb.UpdateCircuitResponse, error) {
-	c, err := circuits.update(ctx, s.Server, req.GetCircuit(), req.GetUpdateMask(), updateHooks[site.Circuit, *pb.Circuit]{})
+	c, err := circuitResource.update(ctx, s.Server, req.GetCircuit(), req.GetUpdateMask(), updateHooks[site.Circuit, *pb.Circuit]{})
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -62,7 +63,7 @@ func (s *circuitService) UpdateCircuit(ctx context.Context, req *pb.UpdateCircui
 // DeleteCircuit refuses while circuits or chargers hang on the circuit.
 func (s *circuitService) DeleteCircuit(ctx context.Context, req *pb.DeleteCircuitRequest) (*pb.DeleteCircuitResponse, error) {
 	name := req.GetName()
-	err := circuits.delete(ctx, s.Server, name, req.GetEtag(), func(_ *Principal, c *site.Config, d site.Circuit) error {
+	err := circuitResource.delete(ctx, s.Server, name, req.GetEtag(), func(_ *Principal, c *site.Config, d site.Circuit) error {
 		for _, x := range c.Circuits {
 			if x.Parent == d.ID {
 				return precondition(name, "circuit %s hangs on it; delete or move it first", x.ID)

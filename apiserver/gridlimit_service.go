@@ -13,7 +13,9 @@ type gridLimitService struct {
 	*Server
 }
 
-var gridLimits = &resource[site.GridLimit, *pb.GridLimit]{
+// gridLimitResource: "sites/{site}/gridLimits/{grid_limit}", changed with grid
+// limit rights (sources checked by the handlers).
+var gridLimitResource = &resource[site.GridLimit, *pb.GridLimit]{
 	field: "grid_limit", kind: "grid_limits", pattern: patternGridLimit, coll: collGridLimits, write: actWriteLimits,
 	mask:  &gridLimitMask,
 	items: func(c *site.Config) *[]site.GridLimit { return &c.Limits },
@@ -30,7 +32,7 @@ var gridLimits = &resource[site.GridLimit, *pb.GridLimit]{
 }
 
 func (s *gridLimitService) GetGridLimit(ctx context.Context, req *pb.GetGridLimitRequest) (*pb.GetGridLimitResponse, error) {
-	l, err := gridLimits.get(ctx, s.Server, req.GetName())
+	l, err := gridLimitResource.get(ctx, s.Server, req.GetName())
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -38,7 +40,7 @@ func (s *gridLimitService) GetGridLimit(ctx context.Context, req *pb.GetGridLimi
 }
 
 func (s *gridLimitService) ListGridLimits(ctx context.Context, req *pb.ListGridLimitsRequest) (*pb.ListGridLimitsResponse, error) {
-	page, next, err := gridLimits.list(ctx, s.Server, req.GetParent(), req.GetPageSize(), req.GetPageToken())
+	page, next, err := gridLimitResource.list(ctx, s.Server, req.GetParent(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -47,7 +49,7 @@ func (s *gridLimitService) ListGridLimits(ctx context.Context, req *pb.ListGridL
 
 // CreateGridLimit: the caller must be allowed to write the limit's source.
 func (s *gridLimitService) CreateGridLimit(ctx context.Context, req *pb.CreateGridLimitRequest) (*pb.CreateGridLimitResponse, error) {
-	l, err := gridLimits.create(ctx, s.Server, req.GetParent(), req.GetGridLimitId(), req.GetGridLimit(), createHooks[site.GridLimit]{
+	l, err := gridLimitResource.create(ctx, s.Server, req.GetParent(), req.GetGridLimitId(), req.GetGridLimit(), createHooks[site.GridLimit]{
 		prepare: func(caller *Principal, name string, x *site.GridLimit) error {
 			if x.Source != site.SourceUnspecified {
 				return authorizeSource(caller, name, x.Source)
@@ -64,7 +66,7 @@ func (s *gridLimitService) CreateGridLimit(ctx context.Context, req *pb.CreateGr
 // UpdateGridLimit: the caller must be allowed to write the old and the new
 // source.
 func (s *gridLimitService) UpdateGridLimit(ctx context.Context, req *pb.UpdateGridLimitRequest) (*pb.UpdateGridLimitResponse, error) {
-	l, err := gridLimits.update(ctx, s.Server, req.GetGridLimit(), req.GetUpdateMask(), updateHooks[site.GridLimit, *pb.GridLimit]{
+	l, err := gridLimitResource.update(ctx, s.Server, req.GetGridLimit(), req.GetUpdateMask(), updateHooks[site.GridLimit, *pb.GridLimit]{
 		store: func(caller *Principal, name string, l *site.GridLimit, apply func()) error {
 			if err := authorizeSource(caller, name, l.Source); err != nil {
 				return err
@@ -85,7 +87,7 @@ func (s *gridLimitService) UpdateGridLimit(ctx context.Context, req *pb.UpdateGr
 // DeleteGridLimit: the caller must be allowed to write the limit's source.
 func (s *gridLimitService) DeleteGridLimit(ctx context.Context, req *pb.DeleteGridLimitRequest) (*pb.DeleteGridLimitResponse, error) {
 	name := req.GetName()
-	err := gridLimits.delete(ctx, s.Server, name, req.GetEtag(), func(caller *Principal, _ *site.Config, l site.GridLimit) error {
+	err := gridLimitResource.delete(ctx, s.Server, name, req.GetEtag(), func(caller *Principal, _ *site.Config, l site.GridLimit) error {
 		return authorizeSource(caller, name, l.Source)
 	})
 	if err != nil {
@@ -102,7 +104,7 @@ func (s *gridLimitService) SetGridLimit(ctx context.Context, req *pb.SetGridLimi
 func (s *gridLimitService) setGridLimit(ctx context.Context, req *pb.SetGridLimitRequest) (*pb.SetGridLimitResponse, error) {
 	v := &site.ValidationError{}
 	p := req.GetGridLimit()
-	sid, id, gen, err := gridLimits.target(p, v)
+	sid, id, gen, err := gridLimitResource.target(p, v)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +124,7 @@ func (s *gridLimitService) setGridLimit(ctx context.Context, req *pb.SetGridLimi
 	}
 	var idx int
 	created := false
-	cfg, err := s.update(ctx, sid, gridLimits.locator(&idx), "grid_limit", func(c *site.Config) error {
+	cfg, err := s.update(ctx, sid, gridLimitResource.locator(&idx), "grid_limit", func(c *site.Config) error {
 		idx = indexByID(c.Limits, limitID, id)
 		if idx < 0 {
 			if gen != 0 {
@@ -145,14 +147,14 @@ func (s *gridLimitService) setGridLimit(ctx context.Context, req *pb.SetGridLimi
 			return nil // unchanged: keep the etag
 		}
 		n := x // x again if the store retries
-		gridLimits.carry(&n, old)
+		gridLimitResource.carry(&n, old)
 		c.Limits[idx] = n
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	l, err := gridLimits.answer(ctx, s.Server, cfg, id)
+	l, err := gridLimitResource.answer(ctx, s.Server, cfg, id)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,8 @@ type siteService struct {
 	*Server
 }
 
-var sites = &resource[site.Site, *pb.Site]{
+// siteResource: the site itself, "sites/{site}" (Get and Update).
+var siteResource = &resource[site.Site, *pb.Site]{
 	field: "site", kind: "site", pattern: patternSite, write: actWriteConfig,
 	mask: &siteMask,
 	one:  func(c *site.Config) *site.Site { return &c.Site },
@@ -25,7 +26,7 @@ var sites = &resource[site.Site, *pb.Site]{
 }
 
 func (s *siteService) GetSite(ctx context.Context, req *pb.GetSiteRequest) (*pb.GetSiteResponse, error) {
-	x, err := sites.get(ctx, s.Server, req.GetName())
+	x, err := siteResource.get(ctx, s.Server, req.GetName())
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -110,7 +111,7 @@ func (s *siteService) createSite(ctx context.Context, req *pb.CreateSiteRequest)
 }
 
 func (s *siteService) UpdateSite(ctx context.Context, req *pb.UpdateSiteRequest) (*pb.UpdateSiteResponse, error) {
-	x, err := sites.update(ctx, s.Server, req.GetSite(), req.GetUpdateMask(), updateHooks[site.Site, *pb.Site]{})
+	x, err := siteResource.update(ctx, s.Server, req.GetSite(), req.GetUpdateMask(), updateHooks[site.Site, *pb.Site]{})
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -123,7 +124,7 @@ func (s *siteService) DeleteSite(ctx context.Context, req *pb.DeleteSiteRequest)
 }
 
 func (s *siteService) deleteSite(ctx context.Context, req *pb.DeleteSiteRequest) (*pb.DeleteSiteResponse, error) {
-	id, _, gen, err := sites.deleteArgs(req.GetName(), req.GetEtag())
+	id, _, gen, err := siteResource.deleteArgs(req.GetName(), req.GetEtag())
 	if err != nil {
 		return nil, err
 	}
