@@ -212,6 +212,16 @@ func (l *siteLoop) appendExternal(xs []scheduler.ExternalLimit, c *charger, ci i
 	return xs
 }
 
+// wantExternal asks for a wake at the next change of a limit set by
+// others (as of the last build); call it after resetting wantAt.
+func (l *siteLoop) wantExternal() {
+	for _, c := range l.chargers {
+		if !c.external.next.IsZero() {
+			l.want(c.external.next)
+		}
+	}
+}
+
 // externalDue reports whether a limit set by others changed since the
 // last build (a period of its schedule began or ended): a run is due.
 func (l *siteLoop) externalDue() bool {
