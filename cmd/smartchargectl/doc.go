@@ -17,14 +17,17 @@
 //	needs set --site S --charger C --evse N [--energy-kwh E] [--departure T] [--max-current A] [--min-current A] | --clear
 //	priority set --site S --charger C [--evse N] --priority P
 //	meter report --site S [--circuit C] (--current-a A | --l1 A --l2 A --l3 A | --power-kw P | --l1-kw P --l2-kw P --l3-kw P) [--at T]
-//	plan --site S [--csv FILE] [--slots N]
+//	plan [show] --site S [--csv FILE] [--slots N]
+//	plan prices --site S --file FILE.csv [--currency EUR]
 //
 // plan shows the site's charging plan (PlanService.GetPlan): per session
 // its EVSE, departure, need, expected energy, whether the need is met, its
 // periods and why it gets no more; per slot each session's limit and each
 // node's planned load, total load and limit. --csv FILE writes the
 // per-slot table as CSV (one row per slot, per-phase columns; "-" for
-// standard output).
+// standard output). plan prices sets the site's prices from a CSV file
+// with a header start,import[,export][,co2] (RFC 3339 times, prices per
+// kWh, CO2 in g/kWh; an empty export or co2 cell means no point).
 //
 // status shows the current allocation (GetAllocation), then a new frame
 // for every new one (WatchAllocation), clearing the screen on a terminal:

@@ -13,13 +13,21 @@ import (
 	pb "github.com/smartcharge/smartcharge/proto/smartcharge/v1"
 )
 
-const planUsage = "smartchargectl plan --site S [--csv FILE] [--slots N] [-o table|json|yaml]"
+const planUsage = "smartchargectl plan [show] --site S [--csv FILE] [--slots N] [-o table|json|yaml]\n       " + planPricesUsage
 
 // runPlan prints a site's plan: per session its EVSE, departure, need,
 // expected energy, whether the need is met, its periods and why it gets
 // no more; per node the planned load per slot. --csv writes the per-slot
 // table as CSV (one row per slot) to FILE ("-" for standard output).
 func runPlan(ctx context.Context, a *app, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "prices":
+			return runPlanPrices(ctx, a, args[1:])
+		case "show":
+			args = args[1:]
+		}
+	}
 	fs := a.flags("plan", planUsage)
 	var siteFlag, csvFile string
 	var slots int
