@@ -29,8 +29,10 @@ type Config struct {
 	Plans site.PlanStore
 	// Allocations, when set, is watched: every new allocation of the
 	// control loop makes the runner check whether the sessions, their
-	// needs or the site's limits changed (cheap; planning only then).
-	// Without it the runner checks every Poll.
+	// needs or the site's limits changed (cheap; planning only then), and
+	// every Poll the needs and priorities are checked against the last
+	// allocation. Without it the runner checks configuration, charger
+	// states and needs every Poll.
 	Allocations site.AllocationReader
 	// Planner tunes the planner (nil: plan.DefaultConfig); the site's
 	// PlanSettings override its default energy and stay. Use the control
@@ -263,10 +265,11 @@ func (r *Runner) siteLoop(ctx context.Context, sr *siteRunner) {
 			alloc = ch
 		}
 	}
-	var poll <-chan time.Time
-	if alloc == nil {
-		poll = r.cfg.After(r.cfg.Poll)
-	}
+	// The poll runs with the watch too: the loop publishes an allocation
+	// only when it changed, so needs or priorities that change nothing
+	// now are found by re-reading the loop state against the last view.
+	poll := r.cfg.After(r.cfg.Poll)
+	var lastView *site.AllocationView
 	tick := r.cfg.After(r.cfg.Tick)
 	// Plan at once on start.
 	pending, due := "start", r.cfg.After(0)
@@ -282,15 +285,16 @@ func (r *Runner) siteLoop(ctx context.Context, sr *siteRunner) {
 			}
 		case u, ok := <-alloc:
 			if !ok {
-				alloc, poll = nil, r.cfg.After(r.cfg.Poll)
+				alloc, lastView = nil, nil
 				continue
 			}
-			if due == nil && r.changed(ctx, sr, &u.Allocation) {
+			lastView = &u.Allocation
+			if due == nil && r.changed(ctx, sr, lastView) {
 				pending, due = "sessions", r.cfg.After(r.cfg.Coalesce)
 			}
 		case <-poll:
 			poll = r.cfg.After(r.cfg.Poll)
-			if due == nil && r.changed(ctx, sr, nil) {
+			if due == nil && r.changed(ctx, sr, lastView) {
 				pending, due = "sessions", r.cfg.After(r.cfg.Coalesce)
 			}
 		case <-tick:

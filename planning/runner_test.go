@@ -267,7 +267,23 @@ func TestRunnerTriggers(t *testing.T) {
 			if p.Trigger != "sessions" || len(p.Sessions) != 2 || p.Sessions[1].Need != 5000 {
 				t.Fatalf("after a new car: trigger %q, sessions %+v", p.Trigger, p.Sessions)
 			}
-			if !tc.withAlloc {
+			// Needs change and the loop publishes nothing new: the poll
+			// finds it.
+			if _, err := g.store.UpdateLoopState(ctx, "depot", func(ls *site.LoopState) error {
+				ls.Needs["c2/1"] = site.ChargingNeeds{Energy: 7000}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "poll timer", func() bool { return g.clock.pending(testPoll) })
+			g.clock.Advance(testPoll)
+			eventually(t, "coalescing timer after the needs", func() bool { return g.clock.pending(testCoalesce) })
+			g.clock.Advance(testCoalesce)
+			p = next(t, w)
+			if p.Trigger != "sessions" || p.Sessions[1].Need != 7000 {
+				t.Fatalf("after new needs: trigger %q, sessions %+v", p.Trigger, p.Sessions)
+			}
+			{
 				// nothing changed: the next poll plans nothing
 				eventually(t, "poll timer", func() bool { return g.clock.pending(testPoll) })
 				g.clock.Advance(testPoll)
@@ -286,7 +302,7 @@ func TestRunnerTriggers(t *testing.T) {
 				}
 				return last.Trigger == "tick"
 			})
-			if !last.ComputedAt.Equal(g.clock.Now()) || !last.Start.Equal(g.clock.Now()) {
+			if !last.ComputedAt.Equal(g.clock.Now()) || !last.Start.Equal(g.clock.Now().Truncate(time.Second)) {
 				t.Fatalf("tick plan computed at %v from %v, clock %v", last.ComputedAt, last.Start, g.clock.Now())
 			}
 			if got, err := g.runner.Plan(ctx, "depot"); err != nil || got.Seq != last.Seq {
