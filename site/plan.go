@@ -310,6 +310,9 @@ type WhyNot struct {
 	From, To int
 	Code     string
 	Node     string `json:",omitempty"`
+	// NodeKind is "grid", "circuit" or "charger" when Node is set (or the
+	// grid connection binds).
+	NodeKind string `json:",omitempty"`
 	Reason   string
 }
 
