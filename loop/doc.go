@@ -35,25 +35,36 @@
 //     drew at the reading's time, see Other load; the sum of the children
 //     where no meter reports);
 //  2. runs scheduler.Allocate and records each EVSE's target;
-//  3. dispatches (also after every answer and on deadlines): compares each
+//  3. dispatches (also after answers and on deadlines): compares each
 //     target with what the charger accepted and sends the differences.
+//
+// Answers are taken in batches: every answer (and event) already queued
+// is handled before one dispatch for all of them, the chargers' states
+// that changed are written in one parallel batch, and the view is
+// published at most once per second while commands are in flight (at
+// once for a run and when the last answer is in; Allocation publishes a
+// stale one on demand). A changed configuration (Trigger) is run at once,
+// without the coalescing delay. So a grid limit change costs a few passes
+// over the site however many chargers answer, not one pass per answer.
 //
 // # Order of effects
 //
 // For every change: persist intent, send, persist the answer.
 //
 //  1. compute every EVSE's fallback (package loop/fallback, see Fail-safe);
-//     when one is below what the EVSE is counted at and can be sent, the
-//     run only sends those fallback lowers (steps 3, 4 and 6) and is made
-//     again when they are answered (or time out): the scheduler counts
-//     every EVSE at least at its fallback, so its targets would otherwise
-//     be too low;
-//  2. compute (scheduler, every EVSE.Floor = its fallback as the ledger
-//     counts it) and record targets and the allocation;
+//  2. compute (scheduler) and record targets and the allocation. Every
+//     EVSE.Floor is its fallback as the ledger counts it, except for an
+//     EVSE whose fallback this run lowers (it can be sent now or once the
+//     EVSE's command in flight is answered): the new fallback, which fits
+//     the limits in force on its own. So when a limit drops the input
+//     stays feasible and the cars keep charging at the reduced level
+//     instead of all being paused (and then held by the dwell time);
 //  3. write the pending profile to Redis (site.ChargerState.Loop) before
 //     sending it; a raise whose intent cannot be written is not sent, a
 //     lower is sent anyway (forgetting a lower only overcounts);
-//  4. send every lower (dynamic or fallback) at once;
+//  4. send every lower (dynamic or fallback) at once; an EVSE with both
+//     gets its dynamic lower first (what it applies now), its fallback
+//     lower after the answer;
 //  5. wait for the lowers' answers (or Config.AnswerTimeout, after which
 //     the charger counts at the higher of old and new limit);
 //  6. send each raise that passes the ledger check, one after another,
@@ -76,7 +87,10 @@
 // not: the highest of its fallback (accepted, raised to any pending one;
 // its maximum before one was accepted), every accepted Tx/TxDefault
 // profile whose lease still runs and every pending profile (the charger
-// may have applied it); at its maximum when non-compliant. The scheduler
+// may have applied it); at its maximum when non-compliant. A change that
+// raises only what an EVSE applies (within what it is counted at) is sent
+// only while the ledger fits on its path; a re-send to an EVSE whose
+// answer was lost asks for no more than the lowest it may apply. The scheduler
 // gets that fallback as EVSE.Floor and keeps every limit with every EVSE
 // at max(limit, floor). A profile that lowers cannot raise what an EVSE is
 // counted at, so lowers need no check. A raise (dynamic or fallback) is
@@ -160,7 +174,9 @@
 // A refused profile is tried in the next form the charger supports (other
 // unit, Tx/TxDefault, a higher stack level); when every form is refused,
 // or meter values show an EVSE above its limit plus Config.Tolerance for
-// longer than Config.Grace, or the composite schedule read back does not
+// longer than Config.Grace (10 s and a confirming sample, asked for with
+// TriggerMessage at once, while a node above it is over its limit by its
+// EMS reading or by our EVSEs' samples), or the composite schedule read back does not
 // show the limit, the charger is non-compliant: counted at its maximum,
 // the others lowered, reported in the view, a metric and a log line. A
 // boot clears it. What a model needed (unit, stack level, answers in W,

@@ -39,6 +39,12 @@ func (t *fakeTimer) Stop() bool {
 	defer t.clk.mu.Unlock()
 	was := !t.off
 	t.off = true
+	// Like a time.Timer since Go 1.23: no stale value is received after
+	// Stop (else the harness would wait for it to be read).
+	select {
+	case <-t.c:
+	default:
+	}
 	return was
 }
 

@@ -99,10 +99,12 @@ func TestLowersBeforeRaises(t *testing.T) {
 	// The car on cp2 leaves: cp2 goes to 0 (a lower), cp1 may take the room (a raise).
 	h.run(site.TransactionStopped{EventHeader: h.hdr("cp2"), Transaction: site.Transaction{ID: "tx-cp2", EVSE: 1}},
 		site.EVSEStatusChanged{EventHeader: h.hdr("cp2"), EVSE: 1, Status: site.StatusAvailable})
-	// Without a car cp2's fallback goes to 0: that lower goes first, alone.
+	// Without a car cp2's dynamic limit and fallback go to 0: the dynamic
+	// lower (what it applies now) goes first, alone, and nothing else
+	// while it is unanswered.
 	calls := h.ctrl.since(mark)
-	if len(calls) != 1 || calls[0].Ref.ChargerID != "cp2" || calls[0].Req.StackLevel != 0 || calls[0].Req.Periods[0].Limit != 0 {
-		t.Fatalf("want only the fallback lower of cp2 while it is unanswered, got %+v", calls)
+	if len(calls) != 1 || calls[0].Ref.ChargerID != "cp2" || calls[0].Req.StackLevel != 1 || calls[0].Req.Periods[0].Limit != 0 {
+		t.Fatalf("want only the dynamic lower of cp2 while it is unanswered, got %+v", calls)
 	}
 	// Its transaction ended, so its Tx profile is gone: it is at its
 	// fallback until the 0 is accepted.
@@ -113,11 +115,11 @@ func TestLowersBeforeRaises(t *testing.T) {
 	h.ctrl.setPolicy("cp2", always(accept))
 	h.ctrl.releaseLate()
 	h.settle()
-	// Then cp2's dynamic 0 (a lower), and only after its answer cp1's
+	// Then cp2's fallback 0 (a lower), and only after its answer cp1's
 	// raises: its dynamic limit, then its fallback (its fair share now).
 	calls = h.ctrl.since(mark)[1:]
-	if len(calls) != 3 || calls[0].Ref.ChargerID != "cp2" || calls[0].Req.Periods[0].Limit != 0 {
-		t.Fatalf("after the fallback lower, want cp2's dynamic 0 then cp1's raises; got %+v", calls)
+	if len(calls) != 3 || calls[0].Ref.ChargerID != "cp2" || calls[0].Req.StackLevel != 0 || calls[0].Req.Periods[0].Limit != 0 {
+		t.Fatalf("after the dynamic lower, want cp2's fallback 0 then cp1's raises; got %+v", calls)
 	}
 	for i, lvl := range []int{1, 0} {
 		if c := calls[1+i]; c.Ref.ChargerID != "cp1" || c.Req.StackLevel != lvl || !near1(c.Req.Periods[0].Limit, 31.5) {

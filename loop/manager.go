@@ -202,6 +202,15 @@ func (m *Manager) Trigger(siteID string) {
 // loop, else as last stored. ErrNotFound when there is none.
 func (m *Manager) Allocation(ctx context.Context, siteID string) (site.AllocationView, error) {
 	if l := m.existing(siteID); l != nil {
+		if l.viewStale.Load() {
+			// Answers came since the last view (it is published at most
+			// every viewEvery while commands are in flight).
+			_ = l.call(ctx, func(ctx context.Context) {
+				if l.viewStale.Load() && l.loaded && l.lastAlloc != nil {
+					l.publishView(ctx, l.build(m.cfg.Clock.Now()))
+				}
+			})
+		}
 		if v := l.view.Load(); v != nil {
 			return *v, nil
 		}

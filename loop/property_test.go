@@ -19,8 +19,24 @@ type truth struct {
 	conf  site.Config
 	grid  site.Amps // the owner's limit in force
 	txs   map[string]string
-	parks map[string]site.Amps
+	parks map[string][]site.LimitRequest
 	err   error // the first breach, reported on the test goroutine
+}
+
+// parked is the highest limit of a command parked at the charger that
+// it may still apply: a Tx profile only for the running transaction (a
+// charger drops a transaction's profile when it ends, OCPP 1.6 3.13.2,
+// 2.0.1 K01.FR.05), so a parked one of an ended transaction counts not.
+func (tr *truth) parked(charger string) (site.Amps, bool) {
+	var a site.Amps
+	found := false
+	for _, req := range tr.parks[charger] {
+		if req.Purpose == site.PurposeTx && (tr.txs[charger] == "" || req.TransactionID != tr.txs[charger]) {
+			continue
+		}
+		a, found = max(a, site.Amps(req.Periods[0].Limit)), true
+	}
+	return a, found
 }
 
 func (tr *truth) applied(charger string, now time.Time) site.Amps {
@@ -78,7 +94,7 @@ func (tr *truth) worst(charger string, profiles map[int]site.LimitRequest, now t
 	if !fb {
 		w = 32
 	}
-	if p, ok := tr.parks[charger]; ok {
+	if p, ok := tr.parked(charger); ok {
 		w = max(w, p)
 	}
 	return w
@@ -118,7 +134,7 @@ func (tr *truth) checkWorst(ref site.ChargerRef, req site.LimitRequest) {
 func (tr *truth) check(ref site.ChargerRef, req site.LimitRequest) {
 	now := tr.h.clk.Now()
 	cur := tr.applied(ref.ChargerID, now)
-	if p, ok := tr.parks[ref.ChargerID]; ok {
+	if p, ok := tr.parked(ref.ChargerID); ok {
 		cur = max(cur, p)
 	}
 	with := map[int]site.LimitRequest{}
@@ -136,7 +152,7 @@ func (tr *truth) check(ref site.ChargerRef, req site.LimitRequest) {
 			continue
 		}
 		x := tr.applied(ch.ID, now)
-		if p, ok := tr.parks[ch.ID]; ok {
+		if p, ok := tr.parked(ch.ID); ok {
 			x = max(x, p)
 		}
 		sum += x
@@ -157,13 +173,13 @@ func TestLedgerPropertyRandomSequences(t *testing.T) {
 		conf := depot(63, n)
 		h := newHarness(t, conf, nil)
 		defer h.stopManager()
-		tr := &truth{h: h, conf: conf, grid: 63, txs: map[string]string{}, parks: map[string]site.Amps{}}
+		tr := &truth{h: h, conf: conf, grid: 63, txs: map[string]string{}, parks: map[string][]site.LimitRequest{}}
 		h.ctrl.mu.Lock()
 		h.ctrl.onSet = func(ref site.ChargerRef, req site.LimitRequest, a answer) {
 			tr.check(ref, req)
 			tr.checkWorst(ref, req)
 			if a == late {
-				tr.parks[ref.ChargerID] = max(tr.parks[ref.ChargerID], site.Amps(req.Periods[0].Limit))
+				tr.parks[ref.ChargerID] = append(tr.parks[ref.ChargerID], req)
 			}
 		}
 		h.ctrl.mu.Unlock()

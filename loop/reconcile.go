@@ -17,36 +17,41 @@ const near site.Amps = 0.05
 
 func same(a, b site.Amps) bool { return math.Abs(float64(a-b)) < float64(near) }
 
-// reconcile is one run: build the input, run the scheduler, record the
-// targets and the allocation (intent), then dispatch.
+// reconcile is one run: build the input, compute the fallbacks, run the
+// scheduler, record the targets and the allocation (intent), then
+// dispatch.
+//
+// The scheduler counts every EVSE at least at its floor. An EVSE whose
+// fallback this run lowers (it can be sent now or as soon as the EVSE's
+// command in flight is answered) gets the new fallback as its floor: the
+// fallback lowers go out with the dynamic lowers, before any raise, and
+// the new fallbacks fit the limits in force on their own, so the input
+// stays feasible when a limit drops and the cars keep charging at the
+// reduced level. (With the accepted, higher fallbacks as floors a lowered
+// grid limit made the input infeasible and paused every car for the
+// dwell time.) The ledger still counts every EVSE at what it accepted
+// until its lower is answered: raises wait for that.
 func (l *siteLoop) reconcile(ctx context.Context) {
 	trigger := l.dirty
 	if trigger == "" {
 		trigger = "wake"
 	}
 	l.dirty = ""
+	l.stopCoalesce()
 	if !l.loaded {
 		return
 	}
 	clk := l.m.cfg.Clock
 	now := clk.Now()
+	l.expireAnswers(now)
 	b := l.build(now)
 	l.fallbacks(b)
-	if l.fallbackLowersDue(b) {
-		// The scheduler counts every EVSE at least at its fallback as the
-		// ledger does (EVSE.Floor): with a fallback about to be lowered
-		// its targets would be too low, pausing cars that the dwell time
-		// then holds off. So the fallback lowers go first, alone, and the
-		// run is made again when they are answered.
-		if !l.fbRerun {
-			l.fbRerun, l.fbTrigger = true, trigger
+	for i, ref := range b.evs {
+		rt := ref.rt()
+		if l.canSendFallback(b, i) && rt.fallback < b.entries[i].Fallback()-near {
+			b.in.EVSEs[i].Floor = amps(rt.fallback)
 		}
-		l.log.Debug("fallback lowers first", "trigger", trigger)
-		l.dispatch(ctx)
-		return
-	}
-	if l.fbRerun {
-		trigger, l.fbRerun = l.fbTrigger, false
+		rt.floor = site.Amps(b.in.EVSEs[i].Floor)
 	}
 	alloc, err := scheduler.Allocate(b.in)
 	if err != nil {
@@ -95,7 +100,7 @@ func (l *siteLoop) reconcile(ctx context.Context) {
 	l.last = b
 	l.lastAlloc = &alloc
 	l.lastTrigger = trigger
-	l.dispatch(ctx)
+	l.dispatchOn(ctx, b, true)
 	l.m.met.runSeconds.WithLabelValues(l.id).Observe(clk.Now().Sub(now).Seconds())
 }
 
@@ -108,49 +113,21 @@ func (l *siteLoop) want(t time.Time) {
 
 func (l *siteLoop) nextDeadline() time.Time { return l.wantAt }
 
-// fallbackLowersDue reports whether a run must send fallback lowers before
-// the scheduler runs: an EVSE whose computed fallback is below what the
-// ledger counts it at, which can be sent now or waits only for an answer
-// due within the answer timeout, or a fallback lower not yet answered.
-// EVSEs whose lower cannot go now (offline, uncontrollable, refusing
-// every form, a fallback already pending: asked again per answer
-// timeout) do not hold the run.
-func (l *siteLoop) fallbackLowersDue(b *built) bool {
-	for i, ref := range b.evs {
-		c, rt, ls := ref.c, ref.rt(), ref.ls()
-		if cmd := rt.inflight; cmd != nil {
-			if cmd.timedOut {
-				continue
-			}
-			if cmd.kind == kindFallback && !cmd.raise {
-				return true
-			}
-		}
-		if !c.st.Connected || c.st.Loop.NonCompliant || rt.fbGaveUp || len(ls.Fallback.Pending) > 0 {
-			continue
-		}
-		switch b.in.EVSEs[i].State {
-		case scheduler.StateOffline, scheduler.StateUncontrollable:
-			continue
-		}
-		if rt.fallback < b.entries[i].Fallback()-near {
-			return true
-		}
+// canSendFallback reports whether EVSE i's fallback can be changed by
+// us now or once its command in flight is answered: connected,
+// compliant, not refusing every form, neither offline nor uncontrollable
+// for the scheduler.
+func (l *siteLoop) canSendFallback(b *built, i int) bool {
+	ref := b.evs[i]
+	c, rt := ref.c, ref.rt()
+	if !c.st.Connected || c.st.Loop.NonCompliant || rt.fbGaveUp {
+		return false
 	}
-	return false
-}
-
-// fallbackLowerInFlight reports whether a fallback lower waits for its
-// answer (not yet timed out).
-func (l *siteLoop) fallbackLowerInFlight() bool {
-	for _, c := range l.chargers {
-		for _, rt := range c.evses {
-			if cmd := rt.inflight; cmd != nil && cmd.kind == kindFallback && !cmd.raise && !cmd.timedOut {
-				return true
-			}
-		}
+	switch b.in.EVSEs[i].State {
+	case scheduler.StateOffline, scheduler.StateUncontrollable:
+		return false
 	}
-	return false
+	return true
 }
 
 // plan is a command the dispatcher decided on.
@@ -169,17 +146,25 @@ type plan struct {
 // accepted and sends the differences: lowers at once, raises only when no
 // lower is outstanding and the ledger with the raise fits every limit.
 func (l *siteLoop) dispatch(ctx context.Context) {
-	if !l.loaded || (l.lastAlloc == nil && !l.fbRerun) {
+	if !l.loaded || l.lastAlloc == nil {
+		l.flush(ctx)
 		return
 	}
 	now := l.m.cfg.Clock.Now()
-	l.wantAt = time.Time{}
 	l.expireAnswers(now)
-	b := l.build(now)
+	l.dispatchOn(ctx, l.build(now), false)
+}
+
+// dispatchOn is dispatch on the site as built at b.now; force publishes
+// the view whatever the time since the last one (a run).
+func (l *siteLoop) dispatchOn(ctx context.Context, b *built, force bool) {
+	now := b.now
+	l.wantAt = time.Time{}
+	l.wantExternal() // events.go: build wanted the next change of an external limit
 	l.resumeSteps(ctx, b, now)
 
 	lowersOut := false
-	for _, c := range l.chargers {
+	for _, c := range l.order {
 		for _, rt := range c.evses {
 			if cmd := rt.inflight; cmd != nil && !cmd.timedOut {
 				lowersOut = lowersOut || !cmd.raise
@@ -193,6 +178,13 @@ func (l *siteLoop) dispatch(ctx context.Context) {
 			ref.c.stateDirty = true
 		}
 	}
+	var counter *ledger.Counter
+	count := func() *ledger.Counter {
+		if counter == nil {
+			counter = ledger.NewCounter(&b.tree, b.entries, now)
+		}
+		return counter
+	}
 	for i, ref := range b.evs {
 		p, ok := l.decide(b, i, ref, now)
 		if !ok {
@@ -204,6 +196,12 @@ func (l *siteLoop) dispatch(ctx context.Context) {
 		case p.up && !p.exempt && l.rateLimited(p.ref.ls(), now):
 			// Within what the EVSE is counted at, so no ledger check,
 			// but still a raise for the car: the rate limit holds it.
+		case p.up && count().CanRaise(p.i, p.cmd.rec.Limit) != nil:
+			// Within what it is counted at, but the ledger no longer
+			// fits on its path (a limit dropped, other load grew): what
+			// the car draws goes up only once lowers made room again.
+			l.log.Debug("raise within the count held: the path is over a limit", "charger", p.ref.c.ref.ChargerID,
+				"evse", p.ref.id(), "to", float64(p.cmd.rec.Limit))
 		default:
 			lowers = append(lowers, p)
 		}
@@ -211,7 +209,7 @@ func (l *siteLoop) dispatch(ctx context.Context) {
 	l.send(ctx, lowers, false, now)
 	if lowersOut || len(lowers) > 0 {
 		// Raises wait for the lowers' answers (or their timeouts).
-		l.publishView(ctx, b)
+		l.settleDispatch(ctx, b, force)
 		return
 	}
 	var ok []plan
@@ -220,7 +218,7 @@ func (l *siteLoop) dispatch(ctx context.Context) {
 		if !p.exempt && l.rateLimited(ls, now) {
 			continue
 		}
-		if err := ledger.CanRaise(&b.tree, b.entries, p.i, p.cmd.rec.Limit, now); err != nil {
+		if err := count().CanRaise(p.i, p.cmd.rec.Limit); err != nil {
 			l.log.Debug("raise held: it would not fit", "charger", p.ref.c.ref.ChargerID, "evse", p.ref.id(),
 				"to", float64(p.cmd.rec.Limit), "err", err)
 			continue
@@ -228,9 +226,27 @@ func (l *siteLoop) dispatch(ctx context.Context) {
 		// Pending from here on, so the next raise is checked with it.
 		s := slot(ls, p.cmd)
 		s.Pending = append(s.Pending, p.cmd.rec)
+		count().Recount(p.i)
 		ok = append(ok, p)
 	}
 	l.send(ctx, ok, true, now)
+	l.settleDispatch(ctx, b, force)
+}
+
+// viewEvery is how often the view is published at most while commands
+// are in flight (once they are all answered it is published at once).
+const viewEvery = time.Second
+
+// settleDispatch ends a dispatch: it writes every charger state that
+// changed and publishes the view (at once for a run or when nothing is
+// in flight any more; else at most every viewEvery, see publishView).
+func (l *siteLoop) settleDispatch(ctx context.Context, b *built, force bool) {
+	l.flush(ctx)
+	if !force && l.inflight > 0 && b.now.Before(l.viewAt.Add(viewEvery)) {
+		l.viewStale.Store(true)
+		l.want(l.viewAt.Add(viewEvery))
+		return
+	}
 	l.publishView(ctx, b)
 }
 
@@ -268,9 +284,18 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 	// dynamic change (often the lower that makes room for it).
 	if !rt.fbGaveUp && (ls.Fallback.Accepted == nil || !same(ls.Fallback.Accepted.Limit, rt.fallback) ||
 		len(ls.Fallback.Pending) > 0 || rt.resendFb) {
-		if ls.Fallback.Accepted != nil && !rt.resendFb && len(ls.Fallback.Pending) == 0 && rt.fallback > e.Fallback()+near {
-			if p, ok := l.decideDynamic(b, i, ref, now); ok {
-				return p, true
+		if ls.Fallback.Accepted != nil && !rt.resendFb && len(ls.Fallback.Pending) == 0 {
+			switch {
+			case rt.fallback > e.Fallback()+near:
+				if p, ok := l.decideDynamic(b, i, ref, now, false); ok {
+					return p, true
+				}
+			case rt.fallback < e.Fallback()-near:
+				// Both lowers are due: the dynamic one first, it is the
+				// one the charger applies now.
+				if p, ok := l.decideDynamic(b, i, ref, now, true); ok {
+					return p, true
+				}
 			}
 		}
 		fb := rt.fallback
@@ -280,11 +305,15 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 			// limit is not held up by it.
 			if next := ls.Fallback.Pending[n-1].Sent.Add(l.m.cfg.AnswerTimeout); now.Before(next) {
 				l.want(next)
-				return l.decideDynamic(b, i, ref, now)
+				return l.decideDynamic(b, i, ref, now, false)
 			}
-			// It may have applied the unanswered one: asked again for no
-			// more (a raise goes the normal way once it answers).
-			fb = min(fb, ls.Fallback.Pending[n-1].Limit)
+			// It may have applied any unanswered one or none: asked
+			// again for no more than the lowest it may apply (a pure
+			// lower: asking for more would be a raise the ledger holds
+			// while the unanswered ones keep the path over a limit, and
+			// nothing would ever clear them). A raise goes the normal
+			// way once it answers.
+			fb = min(fb, lowestFallback(ls, e.Max))
 		}
 		forms := l.fbForms(c)
 		if rt.fbFormIdx >= len(forms) {
@@ -298,16 +327,14 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 		cmd.raise = fb > lowestFallback(ls, e.Max)+near
 		return plan{i: i, ref: ref, cmd: cmd, exempt: true}, true
 	}
-	return l.decideDynamic(b, i, ref, now)
+	return l.decideDynamic(b, i, ref, now, false)
 }
 
-// decideDynamic returns the dynamic profile EVSE i needs, if any. While a
-// run waits for fallback lowers (fbRerun) the targets are stale: nothing.
-func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time) (plan, bool) {
+// decideDynamic returns the dynamic profile EVSE i needs, if any; with
+// lowerOnly, only one that raises neither what the EVSE is counted at nor
+// what it applies.
+func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lowerOnly bool) (plan, bool) {
 	c, rt, ls, e := ref.c, ref.rt(), ref.ls(), &b.entries[i]
-	if l.fbRerun {
-		return plan{}, false
-	}
 	var target site.Amps
 	switch b.in.EVSEs[i].State {
 	case scheduler.StateOffline:
@@ -324,7 +351,13 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time) (p
 			l.want(next)
 			return plan{}, false
 		}
-		target = min(rec.Limit, e.Applied(now))
+		// The lowest it may apply (a timed-out fallback raise may not
+		// have been applied): a re-send never raises what it draws.
+		low := lowestFallback(ls, e.Max)
+		if d, ok := e.Dynamic(now); ok {
+			low = min(d, e.Max)
+		}
+		target = min(rec.Limit, low)
 	default:
 		target = ls.Target
 	}
@@ -363,11 +396,15 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time) (p
 			return plan{}, false
 		}
 	}
+	raise := target > e.CountedAt(now)+near
+	up := raise || target > e.Applied(now)+near
+	if lowerOnly && up {
+		return plan{}, false
+	}
 	rt.forceSend, rt.resendDyn = false, false
 	cmd := l.newCommand(ref, kindDynamic, forms[rt.formIdx], target, now)
-	cmd.raise = target > e.CountedAt(now)+near
+	cmd.raise = raise
 	cmd.trigger = rt.trigger
-	up := cmd.raise || target > e.Applied(now)+near
 	// Renewals, resume steps and other forms of a refused change are not
 	// new changes: the rate limit does not hold them.
 	exempt := (has && same(dyn, target)) || rt.resumeRaise || rt.formIdx > 0
@@ -413,13 +450,11 @@ func (l *siteLoop) send(ctx context.Context, plans []plan, raises bool, now time
 		}
 		touched[p.ref.c] = true
 	}
-	failed := map[*charger]bool{}
-	for c := range touched {
-		if err := l.persistCharger(ctx, c); err != nil {
-			l.log.Warn("cannot write intent", "charger", c.ref.ChargerID, "err", err)
-			failed[c] = true
-		}
+	if len(plans) == 0 {
+		return
 	}
+	// The intents, with every other change not yet written.
+	failed := l.persistChargers(ctx, touched)
 	for _, p := range plans {
 		ls := p.ref.ls()
 		if failed[p.ref.c] && p.cmd.raise {
@@ -516,9 +551,9 @@ func (l *siteLoop) handle(ctx context.Context, r cmdResult) {
 				rt.trigger = time.Time{}
 			}
 		}
-		if cmd.kind == kindFallback && !l.fbRerun && (prevFb == nil || rec.Limit < prevFb.Limit-near) {
-			// A lower outside a fallback-first run (a re-send): it made
-			// room the last run did not see.
+		if cmd.kind == kindFallback && (prevFb == nil || rec.Limit < prevFb.Limit-near) && rec.Limit < rt.floor-near {
+			// A lower the last run did not plan with (a re-send): it
+			// made room that run did not see.
 			l.markDirty("fallback")
 		}
 		if cmd.kind == kindDynamic {
@@ -575,10 +610,8 @@ func (l *siteLoop) handle(ctx context.Context, r cmdResult) {
 		}
 		log.Warn("no answer: counted at the higher of its old and new limit", "err", r.err)
 	}
+	// Written with the batch of answers it came in (see answers).
 	c.stateDirty = true
-	if err := l.persistCharger(ctx, c); err != nil {
-		log.Warn("cannot write what the charger answered", "err", err)
-	}
 }
 
 // markNonCompliant counts a charger at its maximum from now on; the next
@@ -634,9 +667,18 @@ func (l *siteLoop) readback(ctx context.Context, c *charger, cmd *command, r cmd
 	}
 }
 
+// overloadGrace is the grace period of an EVSE drawing above its limit
+// while a node above it is over its limit (Config.Grace when it is less):
+// the overload is real, so the charger is counted at its maximum and the
+// others lowered after a confirming sample within seconds, not a minute.
+const overloadGrace = 10 * time.Second
+
 // checkDraw marks a charger non-compliant when meter values show an EVSE
-// drawing above what it is counted at plus the tolerance for longer than
-// the grace period.
+// drawing above what it may apply plus the tolerance: after Config.Grace
+// while there is headroom (a car slow to follow a lower, a meter lagging),
+// after overloadGrace and a second sample above when a node above it is
+// over its limit now (pathOverloaded); then it also asks the charger for
+// its meter values at once, so the confirming sample comes in seconds.
 func (l *siteLoop) checkDraw(ctx context.Context, c *charger, evse int) {
 	if c.st.Loop.NonCompliant {
 		return
@@ -662,15 +704,87 @@ func (l *siteLoop) checkDraw(ctx context.Context, c *charger, evse int) {
 	drawn := max(s.Current[0], s.Current[1], s.Current[2])
 	rt := c.rt(evse)
 	if drawn <= limit+l.m.cfg.Tolerance {
-		rt.overSince = time.Time{}
+		rt.overSince, rt.overSamples = time.Time{}, 0
 		return
+	}
+	rt.overSamples++
+	overloaded := l.pathOverloaded(c, now)
+	grace := l.m.cfg.Grace
+	if overloaded {
+		grace = min(grace, overloadGrace)
 	}
 	if rt.overSince.IsZero() {
 		rt.overSince = now
-		l.log.Info("EVSE draws above its limit", "charger", c.ref.ChargerID, "evse", evse, "drawn", float64(drawn), "limit", float64(limit))
+		l.log.Info("EVSE draws above its limit", "charger", c.ref.ChargerID, "evse", evse, "drawn", float64(drawn),
+			"limit", float64(limit), "node_over_limit", overloaded, "grace", grace)
+		if overloaded && c.st.Connected {
+			l.trigger(ctx, c.ref, evse, site.TriggerMeterValues)
+		}
 		return
 	}
-	if now.Sub(rt.overSince) >= l.m.cfg.Grace {
+	if now.Sub(rt.overSince) >= grace && rt.overSamples >= 2 {
 		l.markNonCompliant(c, fmt.Sprintf("EVSE %d draws %.1f A above its limit of %.1f A for %s", evse, drawn, limit, now.Sub(rt.overSince)))
 	}
+}
+
+// pathOverloaded reports whether a node above charger c carries more
+// than its limit in force now: by its EMS reading where one is younger
+// than MeterMaxAge, else by the meter samples (younger than SampleMaxAge)
+// of our EVSEs below plus its other load. It uses the last run's tree.
+func (l *siteLoop) pathOverloaded(c *charger, now time.Time) bool {
+	b := l.last
+	if b == nil {
+		return false
+	}
+	ci := -1
+	for n := range b.in.Nodes {
+		if b.in.Nodes[n].Kind == scheduler.KindCharger && b.rawID[n] == c.ref.ChargerID {
+			ci = n
+			break
+		}
+	}
+	if ci < 0 {
+		return false
+	}
+	var drawn [][3]float64 // per node, summed from samples; made when needed
+	for n := b.in.Nodes[ci].Parent; n >= 0; n = b.in.Nodes[n].Parent {
+		var load [3]float64
+		if r, ok := l.ls.Meters[b.rawID[n]]; ok && now.Sub(r.Time) <= l.m.cfg.MeterMaxAge {
+			for p := range 3 {
+				load[p] = float64(r.Current[p])
+			}
+		} else {
+			if drawn == nil {
+				drawn = l.sampledDraw(b, now)
+			}
+			for p := range 3 {
+				load[p] = drawn[n][p] + max(0, float64(b.tree.Nodes[n].OtherLoad[p]))
+			}
+		}
+		for p := range 3 {
+			if load[p] > float64(b.tree.Nodes[n].Limit[p])+1e-6 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sampledDraw sums per node and grid phase what the EVSEs below draw by
+// their meter samples younger than SampleMaxAge.
+func (l *siteLoop) sampledDraw(b *built, now time.Time) [][3]float64 {
+	drawn := make([][3]float64, len(b.in.Nodes))
+	for i, ref := range b.evs {
+		s := ref.c.sample(ref.id())
+		if s == nil || s.Current == nil || now.Sub(s.Time) > l.m.cfg.SampleMaxAge {
+			continue
+		}
+		rot := ref.c.rotation()
+		for n := b.in.EVSEs[i].Node; n >= 0; n = b.in.Nodes[n].Parent {
+			for p := range 3 {
+				drawn[n][rot.Grid(site.Phase(p+1)).Index()] += max(0, float64(s.Current[p]))
+			}
+		}
+	}
+	return drawn
 }

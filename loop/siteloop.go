@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,11 +47,12 @@ type siteLoop struct {
 	lastTrigger string
 	// wantAt is the earliest time the dispatcher asked to run again.
 	wantAt time.Time
-	// fbRerun: the last run only sent fallback lowers (see
-	// fallbackLowersDue); it is made again, with fbTrigger, once they are
-	// answered.
-	fbRerun   bool
-	fbTrigger string
+	// order is the chargers in ID order (rebuilt by load).
+	order []*charger
+	// viewAt is when the view was last published; viewStale says a
+	// dispatch since then did not publish (see settleDispatch).
+	viewAt    time.Time
+	viewStale atomic.Bool
 	// held is each metered node's last well-founded other load;
 	// otherMode how its estimate was made last (for logging changes).
 	held      map[string]*[3]heldLoad
@@ -66,7 +68,7 @@ func newSiteLoop(m *Manager, id string) *siteLoop {
 		m: m, id: id, log: m.log.With("site", id),
 		inbox:    make(chan site.Event, m.cfg.Inbox),
 		kicks:    make(chan string, 1),
-		results:  make(chan cmdResult, 64),
+		results:  make(chan cmdResult, 1024),
 		calls:    make(chan func(context.Context)),
 		done:     make(chan struct{}),
 		chargers: map[string]*charger{},
@@ -153,20 +155,21 @@ func (l *siteLoop) run(ctx context.Context) {
 			}
 			l.markDirty("event")
 		case reason := <-l.kicks:
-			if reason == "trigger" || reason == "overflow" {
-				l.reload(ctx)
-			}
-			l.markDirty(reason)
-		case r := <-l.results:
-			l.inflight--
-			l.handle(ctx, r)
-			switch {
-			case !l.loaded:
-			case l.fbRerun && !l.fallbackLowerInFlight():
+			switch reason {
+			case "trigger":
+				// A changed configuration (a grid limit lowered) is no
+				// burst: the run is made at once.
+				l.reloadConfig(ctx)
+				l.markDirty(reason)
 				l.reconcile(ctx)
+			case "overflow":
+				l.reload(ctx)
+				l.markDirty(reason)
 			default:
-				l.dispatch(ctx)
+				l.markDirty(reason)
 			}
+		case r := <-l.results:
+			l.answers(ctx, r)
 		case f := <-l.calls:
 			f(ctx)
 		case <-timerC(l.coalesce):
@@ -194,6 +197,44 @@ func (l *siteLoop) run(ctx context.Context) {
 		}
 		l.armWake()
 		l.m.notifyActivity()
+	}
+}
+
+// answers handles a charger's answer and every answer and event already
+// queued behind it, then dispatches once for all of them: one pass over
+// the site per batch, not per answer (with many chargers answering at
+// once, a pass per answer made the loop fall behind its answers).
+func (l *siteLoop) answers(ctx context.Context, r cmdResult) {
+	l.inflight--
+	l.handle(ctx, r)
+	events := false
+	for more := true; more; {
+		select {
+		case r := <-l.results:
+			l.inflight--
+			l.handle(ctx, r)
+		case ev := <-l.inbox:
+			l.apply(ctx, ev)
+			events = true
+		default:
+			more = false
+		}
+	}
+	if events {
+		l.markDirty("event")
+	}
+	if !l.loaded {
+		l.flush(ctx)
+		return
+	}
+	l.dispatch(ctx)
+}
+
+// stopCoalesce cancels a pending coalescing delay (the run is made now).
+func (l *siteLoop) stopCoalesce() {
+	if l.coalesce != nil {
+		l.coalesce.Stop()
+		l.coalesce = nil
 	}
 }
 
@@ -232,7 +273,42 @@ func (l *siteLoop) ioCtx(ctx context.Context) (context.Context, context.CancelFu
 // stored one once loaded (it is written through). On the first load,
 // profiles that were pending when the previous process stopped are marked
 // timed out: their answers are lost.
-func (l *siteLoop) reload(ctx context.Context) {
+func (l *siteLoop) reload(ctx context.Context) { l.load(ctx, true) }
+
+// reloadConfig is reload for a changed configuration: the states of
+// chargers already known are kept as the events left them (the next tick
+// reads them all again).
+func (l *siteLoop) reloadConfig(ctx context.Context) { l.load(ctx, false) }
+
+// storeWorkers bounds the store operations a loop runs at once (reading
+// and writing the charger states of a large site).
+const storeWorkers = 16
+
+// parallel runs f(i) for every i in [0, n) on up to storeWorkers
+// goroutines and waits for them all.
+func parallel(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, storeWorkers) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// load is reload; all=false reads only the states of new chargers.
+func (l *siteLoop) load(ctx context.Context, all bool) {
 	ctx, cancel := l.ioCtx(ctx)
 	defer cancel()
 	conf, err := l.m.cfg.Store.Config(ctx, l.id)
@@ -257,20 +333,43 @@ func (l *siteLoop) reload(ctx context.Context) {
 			l.view.Store(&v)
 		}
 	}
-	l.overflow.Store(false)
+	if all {
+		l.overflow.Store(false)
+	}
+	// Read the states in parallel, then take them in order.
+	var read []int
+	for i, cc := range conf.Chargers {
+		if all || l.chargers[cc.ID] == nil {
+			read = append(read, i)
+		}
+	}
+	states := make([]site.ChargerState, len(read))
+	errs := make([]error, len(read))
+	if len(read) > 0 {
+		parallel(len(read), func(k int) {
+			ref := site.ChargerRef{SiteID: l.id, ChargerID: conf.Chargers[read[k]].ID}
+			states[k], errs[k] = l.m.cfg.Store.ChargerState(ctx, ref)
+		})
+	}
 	seen := map[string]bool{}
-	for _, cc := range conf.Chargers {
+	k := 0
+	for i, cc := range conf.Chargers {
 		ref := site.ChargerRef{SiteID: l.id, ChargerID: cc.ID}
 		seen[cc.ID] = true
-		st, err := l.m.cfg.Store.ChargerState(ctx, ref)
+		c := l.chargers[cc.ID]
+		if k >= len(read) || read[k] != i {
+			c.cfg = cc // known: its state is kept
+			continue
+		}
+		st, err := states[k], errs[k]
+		k++
 		if err != nil {
 			l.log.Warn("cannot read charger state", "charger", cc.ID, "err", err)
-			if c := l.chargers[cc.ID]; c != nil {
+			if c != nil {
 				c.cfg = cc
 			}
 			continue
 		}
-		c := l.chargers[cc.ID]
 		if c == nil {
 			c = &charger{ref: ref, evses: map[int]*evseRT{}}
 			l.chargers[cc.ID] = c
@@ -295,13 +394,62 @@ func (l *siteLoop) reload(ctx context.Context) {
 			delete(l.chargers, id)
 		}
 	}
+	l.order = l.order[:0]
+	for _, c := range l.chargers {
+		l.order = append(l.order, c)
+	}
+	sort.Slice(l.order, func(i, j int) bool { return l.order[i].ref.ChargerID < l.order[j].ref.ChargerID })
 	l.conf = conf
 	l.loaded = true
 }
 
-// persistCharger writes the loop's state of one charger (only the Loop
-// field; the adapter's fields are left as stored).
-func (l *siteLoop) persistCharger(ctx context.Context, c *charger) error {
+// flush writes every charger whose loop state changed (stateDirty) and
+// returns those whose write failed.
+func (l *siteLoop) flush(ctx context.Context) map[*charger]bool {
+	return l.persistChargers(ctx, nil)
+}
+
+// persistChargers writes the loop state of the chargers in must and of
+// every other charger whose state changed, storeWorkers at a time, and
+// returns those whose write failed (logged).
+func (l *siteLoop) persistChargers(ctx context.Context, must map[*charger]bool) map[*charger]bool {
+	var cs []*charger
+	for _, c := range l.order {
+		if c.stateDirty || must[c] {
+			cs = append(cs, c)
+		}
+	}
+	for c := range must {
+		if l.chargers[c.ref.ChargerID] != c {
+			cs = append(cs, c) // removed meanwhile: its write fails and says so
+		}
+	}
+	if len(cs) == 0 {
+		return nil
+	}
+	errs := make([]error, len(cs))
+	// The loop goroutine waits meanwhile: nothing changes the states
+	// while they are encoded.
+	parallel(len(cs), func(i int) { errs[i] = l.writeCharger(ctx, cs[i]) })
+	var failed map[*charger]bool
+	for i, c := range cs {
+		if errs[i] != nil {
+			if failed == nil {
+				failed = map[*charger]bool{}
+			}
+			failed[c] = true
+			l.log.Warn("cannot write charger loop state", "charger", c.ref.ChargerID, "err", errs[i])
+			continue
+		}
+		c.stateDirty = false
+	}
+	return failed
+}
+
+// writeCharger writes the loop's state of one charger (only the Loop
+// field; the adapter's fields are left as stored). It runs on a worker
+// goroutine while the loop goroutine waits for it.
+func (l *siteLoop) writeCharger(ctx context.Context, c *charger) error {
 	ctx, cancel := l.ioCtx(ctx)
 	defer cancel()
 	loopState := c.st.Loop
@@ -312,7 +460,6 @@ func (l *siteLoop) persistCharger(ctx context.Context, c *charger) error {
 	if err != nil {
 		return fmt.Errorf("loop: persist charger %s: %w", c.ref, err)
 	}
-	c.stateDirty = false
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"sort"
 	"time"
 
 	"github.com/smartcharge/smartcharge/scheduler"
@@ -29,8 +28,10 @@ type evseRT struct {
 	// profiles (advanced on rejections); fbFormIdx for fallbacks.
 	formIdx, fbFormIdx int
 	fbGaveUp           bool
-	// overSince is when meter values first showed it above its limit.
-	overSince time.Time
+	// overSince is when meter values first showed it above its limit;
+	// overSamples how many samples in a row did.
+	overSince   time.Time
+	overSamples int
 	// resume sequence: when the current step started.
 	resumeAt  time.Time
 	forceSend bool
@@ -44,8 +45,9 @@ type evseRT struct {
 	// last scheduler decision and state.
 	result scheduler.Result
 	state  scheduler.State
-	// fallback computed for it.
-	fallback site.Amps
+	// fallback computed for it; floor what the last run gave the
+	// scheduler as its floor (see reconcile).
+	fallback, floor site.Amps
 	// applied: what it may apply (ledger MayApply) and when that changed,
 	// as far back as the other-load estimate looks (noteApplied).
 	applied []appliedAt
@@ -144,12 +146,6 @@ func schedRotation(r site.PhaseRotation) scheduler.Rotation {
 	return scheduler.Rotation{scheduler.Phase(r[0]), scheduler.Phase(r[1]), scheduler.Phase(r[2])}
 }
 
-// sortedChargers returns the chargers in ID order.
-func (l *siteLoop) sortedChargers() []*charger {
-	out := make([]*charger, 0, len(l.chargers))
-	for _, c := range l.chargers {
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ref.ChargerID < out[j].ref.ChargerID })
-	return out
-}
+// sortedChargers returns the chargers in ID order (owned by the loop: do
+// not change the slice).
+func (l *siteLoop) sortedChargers() []*charger { return l.order }

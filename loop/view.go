@@ -34,13 +34,17 @@ func finite(c site.PhaseCurrents) site.PhaseCurrents {
 
 // publishView builds the site's allocation view from the last allocation
 // and the ledger now; when it changed it gets the next sequence number, is
-// stored (persisted with the loop state) and sent to watchers.
+// stored (persisted with the loop state: one write of the site's loop
+// state per view) and sent to watchers. Chargers' states are written by
+// the caller (flush).
 func (l *siteLoop) publishView(ctx context.Context, b *built) {
 	alloc := l.lastAlloc
 	if alloc == nil || len(alloc.EVSEs) != len(b.evs) {
 		return // the site changed since the run; the next run publishes
 	}
 	now := b.now
+	l.viewAt = now
+	l.viewStale.Store(false)
 	v := site.AllocationView{SiteID: l.id, Time: now, Trigger: l.lastTrigger}
 	allocated := make([]site.PhaseCurrents, len(b.in.Nodes))
 	for i, r := range alloc.EVSEs {
@@ -106,7 +110,6 @@ func (l *siteLoop) publishView(ctx context.Context, b *built) {
 		a, c := *prev, v
 		a.Time, a.Trigger = c.Time, c.Trigger
 		if reflect.DeepEqual(a, c) {
-			l.persistDirty(ctx)
 			return
 		}
 	}
@@ -119,20 +122,7 @@ func (l *siteLoop) publishView(ctx context.Context, b *built) {
 	}); err != nil {
 		l.log.Warn("cannot store the allocation", "err", err)
 	}
-	l.persistDirty(ctx)
 	l.notify(v)
-}
-
-// persistDirty writes chargers whose loop state changed in memory only
-// (learnt phases, targets).
-func (l *siteLoop) persistDirty(ctx context.Context) {
-	for _, c := range l.sortedChargers() {
-		if c.stateDirty {
-			if err := l.persistCharger(ctx, c); err != nil {
-				l.log.Warn("cannot write charger loop state", "charger", c.ref.ChargerID, "err", err)
-			}
-		}
-	}
 }
 
 func (l *siteLoop) metricsFor(v site.AllocationView, connected, nonCompliant int) {

@@ -250,3 +250,73 @@ func CanRaise(t *Tree, entries []Entry, i int, a site.Amps, now time.Time) error
 
 // Unlimited is a per-phase limit that does not limit.
 func Unlimited() site.Amps { return site.Amps(math.Inf(1)) }
+
+// Counter keeps the loads of a ledger for a series of raise checks: it
+// counts every entry once ([Loads]) and then updates only the path of an
+// entry that changed, so checking k raises among n entries costs
+// O(n + k·depth) instead of O(n·k) with [CanRaise]. It reads the entries'
+// slots; call [Counter.Recount] after changing an entry's slots (e.g.
+// after making a raise pending) so later checks count it.
+type Counter struct {
+	t       *Tree
+	entries []Entry
+	now     time.Time
+	loads   [][3]float64
+	counted []site.Amps
+}
+
+// NewCounter counts every entry of the ledger at now.
+func NewCounter(t *Tree, entries []Entry, now time.Time) *Counter {
+	c := &Counter{t: t, entries: entries, now: now, counted: make([]site.Amps, len(entries))}
+	for i := range entries {
+		c.counted[i] = entries[i].CountedAt(now)
+	}
+	c.loads = make([][3]float64, len(t.Nodes))
+	for n := range t.Nodes {
+		for p := range 3 {
+			c.loads[n][p] = float64(t.Nodes[n].OtherLoad[p])
+		}
+	}
+	for i := range entries {
+		c.add(i, float64(c.counted[i]))
+	}
+	return c
+}
+
+func (c *Counter) add(i int, d float64) {
+	e := &c.entries[i]
+	for n := e.Node; n >= 0; n = c.t.Nodes[n].Parent {
+		for p := range 3 {
+			if e.Phases.Has(p) {
+				c.loads[n][p] += d
+			}
+		}
+	}
+}
+
+// CanRaise is [CanRaise] on the counted loads: whether entry i, counted
+// at the higher of what it is counted at and a, keeps every node on its
+// path within its limits.
+func (c *Counter) CanRaise(i int, a site.Amps) error {
+	e := &c.entries[i]
+	x := max(c.counted[i], min(a, e.Max))
+	if e.NonCompliant {
+		x = e.Max
+	}
+	d := float64(x - c.counted[i])
+	c.add(i, d)
+	err := Check(c.t, c.loads, Path(c.t, e.Node))
+	c.add(i, -d)
+	return err
+}
+
+// Recount counts entry i again from its slots (after they changed).
+func (c *Counter) Recount(i int) {
+	x := c.entries[i].CountedAt(c.now)
+	c.add(i, float64(x-c.counted[i]))
+	c.counted[i] = x
+}
+
+// Loads returns the counted loads per node and grid phase (owned by the
+// Counter: read only).
+func (c *Counter) Loads() [][3]float64 { return c.loads }
