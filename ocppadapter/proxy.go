@@ -2,6 +2,7 @@ package ocppadapter
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -280,13 +281,12 @@ func externalSchedule(p *csmsProfile, cs csmsSchedule) (site.ExternalSchedule, b
 		return s, false
 	}
 	for _, pp := range cs.Periods {
-		s.Periods = append(s.Periods, site.Period{Offset: time.Duration(pp.StartPeriod) * time.Second, Limit: max(pp.Limit, 0)})
+		s.Periods = append(s.Periods, site.Period{Offset: time.Duration(pp.StartPeriod) * time.Second, Limit: pp.Limit})
 	}
+	s.Periods = tidyPeriods(s.Periods)
 	if len(s.Periods) == 0 {
 		return s, false
 	}
-	slices.SortStableFunc(s.Periods, func(a, b site.Period) int { return int(a.Offset - b.Offset) })
-	s.Periods = slices.CompactFunc(s.Periods, func(a, b site.Period) bool { return a.Offset == b.Offset })
 	if cs.Duration > 0 {
 		s.Duration = time.Duration(cs.Duration) * time.Second
 	}
@@ -308,6 +308,18 @@ func externalSchedule(p *csmsProfile, cs csmsSchedule) (site.ExternalSchedule, b
 		}
 	}
 	return s, true
+}
+
+// tidyPeriods makes periods read from a charger or CSMS fit
+// site.ExternalSchedule: in order of offset, one per offset (the first
+// given), offsets and limits not negative (a negative limit, a discharge
+// limit of older systems, counts as 0).
+func tidyPeriods(ps []site.Period) []site.Period {
+	for i := range ps {
+		ps[i].Offset, ps[i].Limit = max(ps[i].Offset, 0), max(ps[i].Limit, 0)
+	}
+	slices.SortStableFunc(ps, func(a, b site.Period) int { return cmp.Compare(a.Offset, b.Offset) })
+	return slices.CompactFunc(ps, func(a, b site.Period) bool { return a.Offset == b.Offset })
 }
 
 // rejects reports whether a CSMS SetChargingProfile is refused: it uses

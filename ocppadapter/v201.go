@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"time"
 
 	"github.com/smartcharge/smartcharge/site"
 )
@@ -48,16 +49,7 @@ func (c *conn) handle201(ctx context.Context, action string, payload []byte) (re
 	case "NotifyChargingLimit":
 		resp, cerr = c.chargingLimit201(payload)
 	case "ClearedChargingLimit":
-		var req clearedLimitReq201
-		if cerr = decode(payload, &req); cerr != nil {
-			return nil, nil, cerr
-		}
-		evse := 0
-		if req.EvseID != nil {
-			evse = *req.EvseID
-		}
-		c.publish(site.ExternalLimitReported{EventHeader: c.header(c.now()), EVSE: evse, Source: req.Source, Cleared: true})
-		resp = emptyConf{}
+		resp, cerr = c.clearedLimit201(ctx, payload)
 	case "DataTransfer":
 		resp = dataTransferConf{Status: "UnknownVendorId"}
 	case "ReportChargingProfiles", "NotifyReport", "SecurityEventNotification", "FirmwareStatusNotification", "LogStatusNotification":
@@ -287,28 +279,130 @@ func (c *conn) evNeeds201(payload []byte) (any, *CallError) {
 	return evNeedsConf201{Status: "Accepted"}, nil
 }
 
+// chargingLimit201 reads NotifyChargingLimit (OCPP 2.0.1 K11, K12): a
+// limit an external system (chargingLimitSource EMS, SO, Other) set on
+// the station (evseId absent or 0) or on one EVSE. It replaces what that
+// source reported there before and is published as an
+// ExternalSchedulesReported with the schedules the charger sent (it sends
+// them when EnableNotifyChargingLimitWithSchedules is true, K12.FR.03): a
+// limit of 0 in them is a limit of 0. Without a schedule the limit's value
+// is not known: the event has no schedules (the charger enforces the
+// limit itself, K11.FR.01, K12.FR.01; smartcharge takes none from it).
 func (c *conn) chargingLimit201(payload []byte) (any, *CallError) {
 	var req chargingLimitReq201
 	if cerr := decode(payload, &req); cerr != nil {
 		return nil, cerr
 	}
-	ev := site.ExternalLimitReported{EventHeader: c.header(c.now()), Source: req.ChargingLimit.Source}
+	src := req.ChargingLimit.Source
+	ev := site.ExternalSchedulesReported{EventHeader: c.header(c.now()), Source: src}
 	if req.EvseID != nil {
 		if cerr := checkEVSE(*req.EvseID, 0); cerr != nil {
 			return nil, cerr
 		}
 		ev.EVSE = *req.EvseID
 	}
-	// The limit in force now is the first period of the first schedule.
-	if len(req.ChargingSchedule) > 0 && len(req.ChargingSchedule[0].Periods) > 0 {
-		s := req.ChargingSchedule[0]
-		l := s.Periods[0].Limit
-		if s.RateUnit == "W" {
-			ev.Power = site.Watts(l)
-		} else {
-			ev.Limit = site.Amps(l)
-		}
+	if src == "CSO" {
+		// K12.FR.04: a station must not report a limit as the CSO's (the
+		// CSO's limits are its charging profiles). Followed all the same:
+		// a limit can only lower what smartcharge allows.
+		c.log.Warn("ocpp: NotifyChargingLimit with chargingLimitSource CSO (K12.FR.04 forbids it); followed as an external limit", "evse", ev.EVSE)
 	}
+	for i, s := range req.ChargingSchedule {
+		x, ok := externalSchedule201(s)
+		if !ok {
+			c.log.Warn("ocpp: NotifyChargingLimit schedule cannot be read; left out", "evse", ev.EVSE, "schedule", i)
+			continue
+		}
+		ev.Schedules = append(ev.Schedules, x)
+	}
+	if len(req.ChargingSchedule) > 0 && len(ev.Schedules) == 0 {
+		return nil, callErr(CodePropertyConstraintViolation, "chargingSchedule: no readable schedule")
+	}
+	a, hasA, w, hasW, _ := site.ExternalLimitsAt(ev.Schedules, ev.Time)
+	c.log.Info("ocpp: external charging limit", "source", src, "evse", ev.EVSE, "schedules", len(ev.Schedules),
+		"amps_now", float64(a), "has_amps", hasA, "watts_now", float64(w), "has_watts", hasW,
+		"grid_critical", req.ChargingLimit.GridCritical != nil && *req.ChargingLimit.GridCritical)
 	c.publish(ev)
 	return emptyConf{}, nil
+}
+
+// clearedLimit201 reads ClearedChargingLimit (OCPP 2.0.1 K13): the
+// source's limit on the EVSE is gone (K13.FR.01), published as an
+// ExternalSchedulesReported without schedules. Without evseId the source
+// has no limit left on the station: cleared on the station (EVSE 0) and on
+// each of the charger's EVSEs.
+func (c *conn) clearedLimit201(ctx context.Context, payload []byte) (any, *CallError) {
+	var req clearedLimitReq201
+	if cerr := decode(payload, &req); cerr != nil {
+		return nil, cerr
+	}
+	evses := []int{0}
+	if req.EvseID != nil {
+		if cerr := checkEVSE(*req.EvseID, 0); cerr != nil {
+			return nil, cerr
+		}
+		evses = []int{*req.EvseID}
+	} else {
+		evses = append(evses, c.configuredEVSEs(ctx)...)
+	}
+	c.log.Info("ocpp: external charging limit cleared", "source", req.Source, "evses", evses)
+	for _, n := range evses {
+		c.publish(site.ExternalSchedulesReported{EventHeader: c.header(c.now()), EVSE: n, Source: req.Source})
+	}
+	return emptyConf{}, nil
+}
+
+// configuredEVSEs returns the EVSE ids of the charger's configuration
+// (none when it cannot be read, which is logged).
+func (c *conn) configuredEVSEs(ctx context.Context) []int {
+	ctx, cancel := context.WithTimeout(ctx, c.srv.cfg.StoreTimeout)
+	defer cancel()
+	cfg, err := c.srv.cfg.Store.Config(ctx, c.ref.SiteID)
+	if err != nil {
+		c.log.Warn("ocpp: cannot read the site's configuration for the charger's EVSEs", "err", err)
+		return nil
+	}
+	var ids []int
+	for _, ch := range cfg.Chargers {
+		if ch.ID == c.ref.ChargerID {
+			for _, e := range ch.EVSEs {
+				ids = append(ids, e.ID)
+			}
+		}
+	}
+	return ids
+}
+
+// externalSchedule201 turns a chargingSchedule of NotifyChargingLimit
+// into a limit schedule. Without startSchedule the start is not known
+// and the lowest period counts while it is reported (on the safe side).
+// A negative limit (a discharge limit of older systems) counts as 0.
+func externalSchedule201(s schedule201) (site.ExternalSchedule, bool) {
+	x := site.ExternalSchedule{}
+	switch s.RateUnit {
+	case "A":
+		x.Unit = site.UnitAmps
+	case "W":
+		x.Unit = site.UnitWatts
+	default:
+		return x, false
+	}
+	for _, p := range s.Periods {
+		q := site.Period{Offset: time.Duration(p.StartPeriod) * time.Second, Limit: p.Limit}
+		if p.NumberPhases != nil {
+			q.Phases = *p.NumberPhases
+		}
+		x.Periods = append(x.Periods, q)
+	}
+	x.Periods = tidyPeriods(x.Periods)
+	if s.StartSchedule != nil {
+		x.Start = *s.StartSchedule
+	}
+	if s.Duration != nil && *s.Duration > 0 {
+		x.Duration = time.Duration(*s.Duration) * time.Second
+	}
+	if x.Validate() != nil {
+		x.Start, x.Duration = time.Time{}, 0
+	}
+	return x, x.Validate() == nil
 }

@@ -131,12 +131,12 @@ func TestV201Transaction(t *testing.T) {
 
 	call(t, c, "NotifyChargingLimit", map[string]any{"evseId": 1, "chargingLimit": map[string]any{"chargingLimitSource": "SO"},
 		"chargingSchedule": []any{map[string]any{"id": 1, "chargingRateUnit": "A", "chargingSchedulePeriod": []any{map[string]any{"startPeriod": 0, "limit": 10.0}}}}})
-	lim := ocpptest.WaitFor(t, h.Events, n, wait, func(e site.ExternalLimitReported) bool { return !e.Cleared })
-	if lim.EVSE != 1 || lim.Source != "SO" || lim.Limit != 10 {
+	lim := ocpptest.WaitFor(t, h.Events, n, wait, func(e site.ExternalSchedulesReported) bool { return !e.Cleared() })
+	if a, hasA, _, _, _ := site.ExternalLimitsAt(lim.Schedules, lim.Time); lim.EVSE != 1 || lim.Source != "SO" || !hasA || a != 10 {
 		t.Fatalf("limit %+v", lim)
 	}
 	call(t, c, "ClearedChargingLimit", map[string]any{"chargingLimitSource": "SO", "evseId": 1})
-	ocpptest.WaitFor(t, h.Events, n, wait, func(e site.ExternalLimitReported) bool { return e.Cleared && e.Source == "SO" })
+	ocpptest.WaitFor(t, h.Events, n, wait, func(e site.ExternalSchedulesReported) bool { return e.Cleared() && e.Source == "SO" && e.EVSE == 1 })
 
 	call(t, c, "TransactionEvent", map[string]any{
 		"eventType": "Ended", "timestamp": "2026-01-01T11:00:00Z", "triggerReason": "EVCommunicationLost", "seqNo": 2,

@@ -121,7 +121,8 @@ type evNeedsConf201 struct {
 type chargingLimitReq201 struct {
 	EvseID        *int `json:"evseId,omitempty"`
 	ChargingLimit struct {
-		Source string `json:"chargingLimitSource"`
+		Source       string `json:"chargingLimitSource"`
+		GridCritical *bool  `json:"isGridCritical,omitempty"`
 	} `json:"chargingLimit"`
 	ChargingSchedule []schedule201 `json:"chargingSchedule,omitempty"`
 }

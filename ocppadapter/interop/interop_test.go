@@ -212,8 +212,8 @@ func runConversation(t *testing.T, cv conversation) {
 			if n.EVSE != 1 || n.Needs.Energy != 20000 || n.Needs.MinCurrent != 6 || n.Needs.MaxCurrent != 32 || n.Needs.Departure.IsZero() {
 				t.Errorf("needs %+v", n)
 			}
-			l := ocpptest.WaitFor[site.ExternalLimitReported](t, ev, 0, wait, nil)
-			if l.EVSE != 1 || l.Source != "EMS" || l.Limit != 20 || l.Cleared {
+			l := ocpptest.WaitFor[site.ExternalSchedulesReported](t, ev, 0, wait, nil)
+			if a, hasA, _, _, _ := site.ExternalLimitsAt(l.Schedules, l.Time); l.EVSE != 1 || l.Source != "EMS" || !hasA || a != 20 {
 				t.Errorf("external limit %+v", l)
 			}
 			m := ocpptest.WaitFor[site.MeterSampled](t, ev, 0, wait, func(e site.MeterSampled) bool {
