@@ -35,7 +35,9 @@ func (c *conn) proxyFrame(ctx context.Context, data []byte) {
 	switch f.Type {
 	case TypeCall:
 		if tx := c.endedTransaction(f); tx != "" {
-			c.up.profiles.txEnded(c, tx)
+			c.up.profiles.txEnded(c, tx, func() (int, bool) { return c.transactionEVSE(ctx, tx) })
+		} else if evse, ok := c.connectorFreed(f); ok {
+			c.up.profiles.txEnded(c, "", func() (int, bool) { return evse, true })
 		}
 		call := &upCall{id: f.ID, action: f.Action, frame: bytes.Clone(data)}
 		if c.version == V16 && f.Action == "StartTransaction" {
@@ -557,23 +559,74 @@ func (ps *csmsProfiles) clear(c *conn, r clearRef) {
 	ps.publish(c, touched)
 }
 
-// txEnded drops the CSMS's Tx profiles of a transaction that ended: the
-// charger discards them with it.
-func (ps *csmsProfiles) txEnded(c *conn, txID string) {
-	if txID == "" {
+// txEnded drops the CSMS's Tx profiles of a transaction that ended (the
+// charger discards them with it): those naming txID, and those sent
+// without a transactionId on the EVSE it ran on (1.6 allows that: the
+// profile belongs to the transaction running on the connector when it is
+// set, section 3.13.4). evse tells that EVSE (ok false: not known, and
+// such profiles stay until cleared or replaced); it is asked only when
+// there are such profiles. txID "" drops only those on the EVSE.
+func (ps *csmsProfiles) txEnded(c *conn, txID string, evse func() (int, bool)) {
+	ps.mu.Lock()
+	unbound := slices.ContainsFunc(ps.m, func(o profileRef) bool { return o.purpose == "TxProfile" && o.txID == "" })
+	ps.mu.Unlock()
+	n, known := 0, false
+	if unbound {
+		n, known = evse()
+	}
+	if txID == "" && !known {
 		return
 	}
 	ps.mu.Lock()
 	var touched []int
 	ps.m = slices.DeleteFunc(ps.m, func(o profileRef) bool {
-		if o.purpose == "TxProfile" && o.txID == txID {
+		if o.purpose == "TxProfile" && ((txID != "" && o.txID == txID) || (known && o.txID == "" && o.evse == n)) {
 			touched = append(touched, o.evse)
 			return true
 		}
 		return false
 	})
 	ps.mu.Unlock()
+	if unbound && !known {
+		c.log.Info("ocpp proxy: transaction ended on an EVSE not known; CSMS TxProfiles without transactionId kept until the connector is free", "transaction", txID)
+	}
 	ps.publish(c, touched)
+}
+
+// transactionEVSE returns the EVSE the stored state has transaction txID
+// on (ok false when not found or the store fails).
+func (c *conn) transactionEVSE(ctx context.Context, txID string) (int, bool) {
+	ctx, cancel := context.WithTimeout(ctx, c.srv.cfg.StoreTimeout)
+	defer cancel()
+	st, err := c.srv.cfg.Store.ChargerState(ctx, c.ref)
+	if err != nil {
+		c.log.Warn("ocpp proxy: cannot read the charger's state for an ended transaction", "transaction", txID, "err", err)
+		return 0, false
+	}
+	for n, ev := range st.EVSEs {
+		if ev.Transaction != nil && ev.Transaction.ID == txID {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// connectorFreed returns the connector a 1.6 StatusNotification reports
+// Finishing or Available: no transaction runs there any more, so the
+// charger has dropped its Tx profiles (also those of a transaction the
+// proxy did not see end).
+func (c *conn) connectorFreed(f Frame) (int, bool) {
+	if c.version != V16 || f.Action != "StatusNotification" {
+		return 0, false
+	}
+	var m struct {
+		ConnectorID int    `json:"connectorId"`
+		Status      string `json:"status"`
+	}
+	if json.Unmarshal(f.Payload, &m) != nil || m.ConnectorID < 1 || (m.Status != "Available" && m.Status != "Finishing") {
+		return 0, false
+	}
+	return m.ConnectorID, true
 }
 
 // endedTransaction returns the id of the transaction a charger's CALL

@@ -19,7 +19,7 @@ import (
 )
 
 // callingCSMS is an upstream CSMS that answers the proxy's CALLs like
-// ocpptest.CSMS and can send CALLs of its own to the one charger
+// ocpptest.CSMS (1.6 StartTransaction gets transaction id 42) and can send CALLs of its own to the one charger
 // connected.
 type callingCSMS struct {
 	url string
@@ -57,8 +57,11 @@ func startCallingCSMS(t *testing.T) *callingCSMS {
 			switch f.Type {
 			case ocppadapter.TypeCall:
 				ans := []byte(`{}`)
-				if f.Action == "BootNotification" {
+				switch f.Action {
+				case "BootNotification":
 					ans = []byte(`{"status":"Accepted","currentTime":"` + time.Now().UTC().Format(time.RFC3339) + `","interval":300}`)
+				case "StartTransaction":
+					ans = []byte(`{"idTagInfo":{"status":"Accepted"},"transactionId":42}`)
 				}
 				s.write(ocppadapter.AppendCallResult(nil, f.ID, ans))
 			default:
