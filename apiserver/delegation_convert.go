@@ -18,6 +18,9 @@ const (
 	maxTextLen         = 256
 	maxPower           = 10e6 // W
 	maxEnergy          = 1e12 // Wh
+	// external limit schedules per report, and periods per schedule
+	maxExternalSchedules = 16
+	maxExternalPeriods   = 1024
 )
 
 var rateUnits = map[pb.ChargingRateUnit]site.RateUnit{
@@ -305,13 +308,7 @@ func eventFromProto(p *pb.ChargerEvent, siteID string, now time.Time, prefix str
 			Energy: site.WattHours(c.GetEnergyWh()), Departure: fromTS(c.GetDepartureTime(), f("charging_needs.departure_time"), v),
 			MaxCurrent: site.Amps(c.GetMaxCurrent()), MinCurrent: site.Amps(c.GetMinCurrent())}}
 	case *pb.ChargerEvent_ExternalLimit:
-		x := e.ExternalLimit
-		checkEVSEID(v, f("external_limit.evse_id"), x.GetEvseId(), 0)
-		checkText(v, f("external_limit.source"), x.GetSource(), 32)
-		checkFinite(v, f("external_limit.limit_current"), x.GetLimitCurrent(), 0, float64(site.MaxPhaseCurrent))
-		checkFinite(v, f("external_limit.limit_power_w"), x.GetLimitPowerW(), 0, maxPower)
-		ev = site.ExternalLimitReported{EventHeader: h, EVSE: int(x.GetEvseId()), Source: x.GetSource(),
-			Limit: site.Amps(x.GetLimitCurrent()), Power: site.Watts(x.GetLimitPowerW()), Cleared: x.GetCleared()}
+		ev = externalFromProto(e.ExternalLimit, h, f("external_limit"), v)
 	default:
 		v.Add(f("event"), "required: one of connected, disconnected, booted, capabilities, evse_status, transaction_started, transaction_updated, transaction_stopped, meter_sample, charging_needs, external_limit")
 	}
@@ -319,6 +316,111 @@ func eventFromProto(p *pb.ChargerEvent, siteID string, now time.Time, prefix str
 		return nil
 	}
 	return ev
+}
+
+var recurrencies = map[pb.ExternalLimitRecurrency]site.Recurrency{
+	pb.ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_UNSPECIFIED: site.RecurrencyNone,
+	pb.ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_DAILY:       site.RecurrencyDaily,
+	pb.ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_WEEKLY:      site.RecurrencyWeekly,
+}
+
+// externalFromProto checks an external limit report (field names it) and
+// converts it to the schedules of its source on the EVSE: its schedules,
+// and its constant limit_current / limit_power_w above 0 as schedules
+// without start (0 there means "no limit in that unit", as before
+// schedules existed). Cleared, or no limit at all, is a report without
+// schedules: the source has no limit there any more.
+func externalFromProto(x *pb.ExternalLimitEvent, h site.EventHeader, field string, v *site.ValidationError) site.Event {
+	f := func(s string) string { return field + "." + s }
+	checkEVSEID(v, f("evse_id"), x.GetEvseId(), 0)
+	checkText(v, f("source"), x.GetSource(), 32)
+	checkFinite(v, f("limit_current"), x.GetLimitCurrent(), 0, float64(site.MaxPhaseCurrent))
+	checkFinite(v, f("limit_power_w"), x.GetLimitPowerW(), 0, maxPower)
+	ev := site.ExternalSchedulesReported{EventHeader: h, EVSE: int(x.GetEvseId()), Source: x.GetSource()}
+	if x.GetCleared() {
+		if len(x.GetSchedules()) > 0 {
+			v.Add(f("schedules"), "must be empty when cleared is set")
+		}
+		return ev
+	}
+	if n := len(x.GetSchedules()); n > maxExternalSchedules {
+		v.Add(f("schedules"), "at most %d schedules, got %d", maxExternalSchedules, n)
+		return ev
+	}
+	for i, s := range x.GetSchedules() {
+		ev.Schedules = append(ev.Schedules, externalScheduleFromProto(s, fmt.Sprintf("%s.schedules[%d]", field, i), v))
+	}
+	if a := x.GetLimitCurrent(); a > 0 {
+		ev.Schedules = append(ev.Schedules, site.ExternalSchedule{Unit: site.UnitAmps, Periods: []site.Period{{Limit: a}}})
+	}
+	if w := x.GetLimitPowerW(); w > 0 {
+		ev.Schedules = append(ev.Schedules, site.ExternalSchedule{Unit: site.UnitWatts, Periods: []site.Period{{Limit: w}}})
+	}
+	return ev
+}
+
+// externalScheduleFromProto checks one external limit schedule; field
+// names it ("events[0].external_limit.schedules[1]").
+func externalScheduleFromProto(p *pb.ExternalLimitSchedule, field string, v *site.ValidationError) site.ExternalSchedule {
+	f := func(s string) string { return field + "." + s }
+	n := len(v.Violations)
+	s := site.ExternalSchedule{
+		Start:     fromTS(p.GetStartTime(), f("start_time"), v),
+		ValidFrom: fromTS(p.GetValidFrom(), f("valid_from"), v),
+		ValidTo:   fromTS(p.GetValidTo(), f("valid_to"), v),
+		Duration:  time.Duration(p.GetDurationSeconds()) * time.Second,
+	}
+	top := maxPower
+	switch p.GetRateUnit() {
+	case pb.ChargingRateUnit_CHARGING_RATE_UNIT_A:
+		s.Unit, top = site.UnitAmps, float64(site.MaxPhaseCurrent)
+	case pb.ChargingRateUnit_CHARGING_RATE_UNIT_W:
+		s.Unit = site.UnitWatts
+	default:
+		v.Add(f("rate_unit"), "required: CHARGING_RATE_UNIT_A or _W")
+	}
+	if p.GetDurationSeconds() < 0 {
+		v.Add(f("duration_seconds"), "must not be negative (0: open-ended)")
+	}
+	switch np := len(p.GetPeriods()); {
+	case np == 0:
+		v.Add(f("periods"), "required: 1 to %d periods", maxExternalPeriods)
+	case np > maxExternalPeriods:
+		v.Add(f("periods"), "at most %d periods, got %d", maxExternalPeriods, np)
+	default:
+		s.Periods = periodsFromProto(p.GetPeriods(), f("periods"), v)
+		for i, q := range s.Periods {
+			if s.Unit == site.UnitAmps && q.Limit > top {
+				v.Add(fmt.Sprintf("%s.periods[%d].limit", field, i), "must be a finite limit from 0 to %g in the schedule's rate unit", top)
+			}
+		}
+	}
+	if !s.ValidFrom.IsZero() && !s.ValidTo.IsZero() && !s.ValidTo.After(s.ValidFrom) {
+		v.Add(f("valid_to"), "must be after valid_from")
+	}
+	r, ok := recurrencies[p.GetRecurrency()]
+	if !ok {
+		v.Add(f("recurrency"), "must be EXTERNAL_LIMIT_RECURRENCY_UNSPECIFIED, _DAILY or _WEEKLY")
+	}
+	s.Recurrency = r
+	if r != site.RecurrencyNone {
+		if s.Start.IsZero() {
+			v.Add(f("start_time"), "required when the schedule recurs")
+		}
+		cycle := 24 * time.Hour
+		if r == site.RecurrencyWeekly {
+			cycle *= 7
+		}
+		if s.Duration > cycle {
+			v.Add(f("duration_seconds"), "must not be longer than one recurrence (%d s)", int64(cycle/time.Second))
+		}
+	}
+	if len(v.Violations) == n {
+		if err := s.Validate(); err != nil { // a backstop: the checks above cover it
+			v.Add(field, "%v", err)
+		}
+	}
+	return s
 }
 
 func txFromProto(p *pb.TransactionEvent, field string, v *site.ValidationError) site.Transaction {

@@ -130,7 +130,7 @@ func eventEVSE(ev site.Event) (int, string, bool) {
 		return e.EVSE, "meter_sample.evse_id", true
 	case site.ChargingNeedsReported:
 		return e.EVSE, "charging_needs.evse_id", true
-	case site.ExternalLimitReported:
+	case site.ExternalSchedulesReported:
 		return e.EVSE, "external_limit.evse_id", true
 	}
 	return 0, "", false

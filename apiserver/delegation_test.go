@@ -1,11 +1,18 @@
 package apiserver
 
 import (
+	"context"
 	"math"
+	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -117,6 +124,9 @@ func FuzzEventFromProto(f *testing.F) {
 		{Charger: "sites/depot/chargers/cp1", Event: &pb.ChargerEvent_MeterSample{MeterSample: &pb.MeterSampleEvent{EvseId: 1, EnergyWh: proto.Float64(5)}}},
 		{Charger: "sites/depot/chargers/cp1", Event: &pb.ChargerEvent_TransactionStopped{TransactionStopped: &pb.TransactionEvent{TransactionId: "1", EvseId: 1}}},
 		{Charger: "sites/depot/chargers/cp1", Event: &pb.ChargerEvent_Capabilities{Capabilities: &pb.ChargerCapabilitiesEvent{PhaseRotation: 4}}},
+		{Charger: "sites/depot/chargers/cp1", Event: &pb.ChargerEvent_ExternalLimit{ExternalLimit: &pb.ExternalLimitEvent{EvseId: 1, Source: "EMS",
+			Schedules: []*pb.ExternalLimitSchedule{{RateUnit: pb.ChargingRateUnit_CHARGING_RATE_UNIT_A, StartTime: timestamppb.New(testNow), DurationSeconds: 3600,
+				Recurrency: pb.ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_DAILY, Periods: []*pb.ChargingSchedulePeriod{{Limit: 16}, {StartPeriodSeconds: 600}}}}}}},
 	} {
 		b, _ := proto.Marshal(ev)
 		f.Add(b)
@@ -131,6 +141,9 @@ func FuzzEventFromProto(f *testing.F) {
 		if (ev == nil) == (v.Err() == nil) {
 			t.Fatalf("event %v with violations %v", ev, v.Err())
 		}
+		if x, ok := ev.(site.ExternalSchedulesReported); ok && x.Validate() != nil {
+			t.Fatalf("external limit %+v converted but invalid: %v", x, x.Validate())
+		}
 		if ev != nil && (ev.Charger().SiteID != "depot" || !strings.HasPrefix(p.GetCharger(), "sites/depot/")) {
 			t.Fatalf("event for %v from %q", ev.Charger(), p.GetCharger())
 		}
@@ -140,4 +153,205 @@ func FuzzEventFromProto(f *testing.F) {
 			}
 		}
 	})
+}
+
+// recordingHub is a DelegationHub that keeps what it is given.
+type recordingHub struct {
+	mu     sync.Mutex
+	events []site.Event
+}
+
+func (h *recordingHub) Report(_ context.Context, _ string, events []site.Event) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, events...)
+	return len(events), nil
+}
+
+func (h *recordingHub) Commands(ctx context.Context, _ string, _ uint64, _ func(site.DelegatedCommand) error) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *recordingHub) Ack(context.Context, string, site.DelegatedAck) (bool, error) {
+	return true, nil
+}
+
+func (h *recordingHub) taken() []site.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.events)
+}
+
+// delegationClient serves the fixture (site alpha, charger c1 with EVSEs
+// 1 and 2) with hub behind DelegationService on a real gRPC listener.
+func delegationClient(t *testing.T, hub DelegationHub) pb.DelegationServiceClient {
+	t.Helper()
+	clock := &fakeClock{t: t0}
+	store := newMemStore(clock)
+	srv := New(store, &Options{Auth: testAuth(false), Clock: clock, Delegation: hub})
+	gs := grpc.NewServer(srv.ServerOptions()...)
+	srv.Register(gs)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = gs.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		gs.Stop()
+		<-done
+		store.Close()
+	})
+	if _, err := pb.NewSiteServiceClient(conn).ApplySiteConfig(as("admin"), &pb.ApplySiteConfigRequest{Name: "sites/alpha", Config: alphaConfig()}); err != nil {
+		t.Fatalf("seed alpha: %v", err)
+	}
+	return pb.NewDelegationServiceClient(conn)
+}
+
+// A CSMS reports external limits as schedules over real gRPC: they reach
+// the hub as ExternalSchedulesReported whole (start, duration, periods,
+// validity, recurrence); a limit of 0 is a limit (pause); the constant
+// limit_current/limit_power_w of older clients still work (0 there: no
+// limit); cleared is a report without schedules. Bad input is
+// INVALID_ARGUMENT naming the field, and nothing reaches the hub.
+func TestReportExternalLimitSchedules(t *testing.T) {
+	hub := &recordingHub{}
+	client := delegationClient(t, hub)
+	const charger = "sites/alpha/chargers/c1"
+	period := func(start int32, limit float64) *pb.ChargingSchedulePeriod {
+		return &pb.ChargingSchedulePeriod{StartPeriodSeconds: start, Limit: limit}
+	}
+	amps := pb.ChargingRateUnit_CHARGING_RATE_UNIT_A
+	type limitAt struct {
+		at   time.Time
+		amps float64 // -1: none in A
+		w    float64 // -1: none in W
+	}
+	tests := []struct {
+		name  string
+		limit *pb.ExternalLimitEvent
+		field string // INVALID_ARGUMENT naming it; "" means taken
+		// when taken: schedules in the event, the first one's fields, and
+		// the limits in force at some times.
+		schedules int
+		first     *site.ExternalSchedule
+		checks    []limitAt
+	}{
+		{name: "0 A pauses", limit: &pb.ExternalLimitEvent{EvseId: 1, Source: "EMS",
+			Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps, Periods: []*pb.ChargingSchedulePeriod{period(0, 0)}}}},
+			schedules: 1, checks: []limitAt{{t0, 0, -1}, {t0.Add(1000 * time.Hour), 0, -1}}},
+		{name: "schedule with start, periods, duration and validity", limit: &pb.ExternalLimitEvent{EvseId: 2, Source: "SO",
+			Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps, StartTime: timestamppb.New(t0), DurationSeconds: 1800,
+				ValidTo: timestamppb.New(t0.Add(time.Hour)), Periods: []*pb.ChargingSchedulePeriod{period(0, 16), period(600, 0), period(1200, 8)}}}},
+			schedules: 1,
+			first: &site.ExternalSchedule{Unit: site.UnitAmps, Start: t0, Duration: 30 * time.Minute, ValidTo: t0.Add(time.Hour),
+				Periods: []site.Period{{Limit: 16}, {Offset: 10 * time.Minute}, {Offset: 20 * time.Minute, Limit: 8}}},
+			checks: []limitAt{{t0.Add(time.Minute), 16, -1}, {t0.Add(11 * time.Minute), 0, -1}, {t0.Add(21 * time.Minute), 8, -1}, {t0.Add(31 * time.Minute), -1, -1}}},
+		{name: "daily in W", limit: &pb.ExternalLimitEvent{Source: "EMS",
+			Schedules: []*pb.ExternalLimitSchedule{{RateUnit: pb.ChargingRateUnit_CHARGING_RATE_UNIT_W, StartTime: timestamppb.New(t0),
+				DurationSeconds: 3600, Recurrency: pb.ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_DAILY,
+				Periods: []*pb.ChargingSchedulePeriod{period(0, 0)}}}},
+			schedules: 1, checks: []limitAt{{t0.Add(30 * time.Minute), -1, 0}, {t0.Add(2 * time.Hour), -1, -1}, {t0.Add(24*time.Hour + time.Minute), -1, 0}}},
+		{name: "legacy constant limit in A", limit: &pb.ExternalLimitEvent{EvseId: 1, Source: "EMS", LimitCurrent: 20},
+			schedules: 1, checks: []limitAt{{t0, 20, -1}}},
+		{name: "legacy constant with a schedule: the lowest counts", limit: &pb.ExternalLimitEvent{EvseId: 1, Source: "EMS", LimitPowerW: 11000,
+			Schedules: []*pb.ExternalLimitSchedule{{RateUnit: pb.ChargingRateUnit_CHARGING_RATE_UNIT_W, Periods: []*pb.ChargingSchedulePeriod{period(0, 7000)}}}},
+			schedules: 2, checks: []limitAt{{t0, -1, 7000}}},
+		{name: "legacy zero is no limit", limit: &pb.ExternalLimitEvent{EvseId: 1, Source: "EMS"}, schedules: 0},
+		{name: "cleared", limit: &pb.ExternalLimitEvent{EvseId: 1, Source: "EMS", Cleared: true, LimitCurrent: 10}, schedules: 0},
+
+		{name: "no rate unit", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{Periods: []*pb.ChargingSchedulePeriod{period(0, 6)}}}},
+			field: "events[0].external_limit.schedules[0].rate_unit"},
+		{name: "no periods", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps}}},
+			field: "events[0].external_limit.schedules[0].periods"},
+		{name: "periods out of order", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps,
+			Periods: []*pb.ChargingSchedulePeriod{period(600, 6), period(0, 6)}}}},
+			field: "events[0].external_limit.schedules[0].periods[1].start_period_seconds"},
+		{name: "negative limit", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps, Periods: []*pb.ChargingSchedulePeriod{period(0, -1)}}}},
+			field: "events[0].external_limit.schedules[0].periods[0].limit"},
+		{name: "NaN limit", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps, Periods: []*pb.ChargingSchedulePeriod{period(0, math.NaN())}}}},
+			field: "events[0].external_limit.schedules[0].periods[0].limit"},
+		{name: "A limit above the largest current", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps, Periods: []*pb.ChargingSchedulePeriod{period(0, 20000)}}}},
+			field: "events[0].external_limit.schedules[0].periods[0].limit"},
+		{name: "negative duration", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps, DurationSeconds: -1, Periods: []*pb.ChargingSchedulePeriod{period(0, 6)}}}},
+			field: "events[0].external_limit.schedules[0].duration_seconds"},
+		{name: "valid_to before valid_from", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps,
+			ValidFrom: timestamppb.New(t0), ValidTo: timestamppb.New(t0.Add(-time.Minute)), Periods: []*pb.ChargingSchedulePeriod{period(0, 6)}}}},
+			field: "events[0].external_limit.schedules[0].valid_to"},
+		{name: "recurring without start", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps,
+			Recurrency: pb.ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_WEEKLY, Periods: []*pb.ChargingSchedulePeriod{period(0, 6)}}}},
+			field: "events[0].external_limit.schedules[0].start_time"},
+		{name: "daily longer than a day", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps, StartTime: timestamppb.New(t0),
+			DurationSeconds: 90000, Recurrency: pb.ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_DAILY, Periods: []*pb.ChargingSchedulePeriod{period(0, 6)}}}},
+			field: "events[0].external_limit.schedules[0].duration_seconds"},
+		{name: "unknown recurrency", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps, StartTime: timestamppb.New(t0),
+			Recurrency: 9, Periods: []*pb.ChargingSchedulePeriod{period(0, 6)}}}},
+			field: "events[0].external_limit.schedules[0].recurrency"},
+		{name: "bad start time", limit: &pb.ExternalLimitEvent{Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps, StartTime: &timestamppb.Timestamp{Nanos: -1},
+			Periods: []*pb.ChargingSchedulePeriod{period(0, 6)}}}},
+			field: "events[0].external_limit.schedules[0].start_time"},
+		{name: "cleared with schedules", limit: &pb.ExternalLimitEvent{Cleared: true, Schedules: []*pb.ExternalLimitSchedule{{RateUnit: amps, Periods: []*pb.ChargingSchedulePeriod{period(0, 6)}}}},
+			field: "events[0].external_limit.schedules"},
+		{name: "too many schedules", limit: &pb.ExternalLimitEvent{Schedules: slices.Repeat([]*pb.ExternalLimitSchedule{{RateUnit: amps, Periods: []*pb.ChargingSchedulePeriod{period(0, 6)}}}, 17)},
+			field: "events[0].external_limit.schedules"},
+		{name: "EVSE the charger does not have", limit: &pb.ExternalLimitEvent{EvseId: 3, Source: "EMS"},
+			field: "events[0].external_limit.evse_id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(hub.taken())
+			_, err := client.ReportChargerEvents(as("csms"), &pb.ReportChargerEventsRequest{Name: "sites/alpha",
+				Events: []*pb.ChargerEvent{{Charger: charger, Event: &pb.ChargerEvent_ExternalLimit{ExternalLimit: tc.limit}}}})
+			got := hub.taken()[before:]
+			if tc.field != "" {
+				want(t, err, codes.InvalidArgument, tc.field)
+				if len(got) != 0 {
+					t.Errorf("hub got %v from a bad request", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 {
+				t.Fatalf("hub got %v, want one event", got)
+			}
+			ev, ok := got[0].(site.ExternalSchedulesReported)
+			if !ok {
+				t.Fatalf("hub got %T, want site.ExternalSchedulesReported", got[0])
+			}
+			if ev.EVSE != int(tc.limit.GetEvseId()) || ev.Source != tc.limit.GetSource() || ev.Charger() != (site.ChargerRef{SiteID: "alpha", ChargerID: "c1"}) || ev.Validate() != nil {
+				t.Errorf("event %+v (valid: %v)", ev, ev.Validate())
+			}
+			if len(ev.Schedules) != tc.schedules || ev.Cleared() != (tc.schedules == 0) {
+				t.Fatalf("%d schedules (cleared %v), want %d: %+v", len(ev.Schedules), ev.Cleared(), tc.schedules, ev.Schedules)
+			}
+			if tc.first != nil {
+				s := ev.Schedules[0]
+				if s.Unit != tc.first.Unit || !s.Start.Equal(tc.first.Start) || s.Duration != tc.first.Duration || !s.ValidTo.Equal(tc.first.ValidTo) ||
+					!s.ValidFrom.Equal(tc.first.ValidFrom) || !slices.Equal(s.Periods, tc.first.Periods) || s.Recurrency != tc.first.Recurrency {
+					t.Errorf("schedule %+v, want %+v", s, *tc.first)
+				}
+			}
+			for _, ck := range tc.checks {
+				a, hasA, w, hasW, _ := site.ExternalLimitsAt(ev.Schedules, ck.at)
+				gotA, gotW := -1.0, -1.0
+				if hasA {
+					gotA = float64(a)
+				}
+				if hasW {
+					gotW = float64(w)
+				}
+				if gotA != ck.amps || gotW != ck.w {
+					t.Errorf("at %s: %g A, %g W; want %g A, %g W (-1: none)", ck.at.Sub(t0), gotA, gotW, ck.amps, ck.w)
+				}
+			}
+		})
+	}
 }

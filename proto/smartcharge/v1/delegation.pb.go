@@ -22,6 +22,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ExternalLimitRecurrency says whether an external limit schedule repeats.
+type ExternalLimitRecurrency int32
+
+const (
+	// It does not repeat.
+	ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_UNSPECIFIED ExternalLimitRecurrency = 0
+	// Every day from start_time.
+	ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_DAILY ExternalLimitRecurrency = 1
+	// Every week from start_time.
+	ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_WEEKLY ExternalLimitRecurrency = 2
+)
+
+// Enum value maps for ExternalLimitRecurrency.
+var (
+	ExternalLimitRecurrency_name = map[int32]string{
+		0: "EXTERNAL_LIMIT_RECURRENCY_UNSPECIFIED",
+		1: "EXTERNAL_LIMIT_RECURRENCY_DAILY",
+		2: "EXTERNAL_LIMIT_RECURRENCY_WEEKLY",
+	}
+	ExternalLimitRecurrency_value = map[string]int32{
+		"EXTERNAL_LIMIT_RECURRENCY_UNSPECIFIED": 0,
+		"EXTERNAL_LIMIT_RECURRENCY_DAILY":       1,
+		"EXTERNAL_LIMIT_RECURRENCY_WEEKLY":      2,
+	}
+)
+
+func (x ExternalLimitRecurrency) Enum() *ExternalLimitRecurrency {
+	p := new(ExternalLimitRecurrency)
+	*p = x
+	return p
+}
+
+func (x ExternalLimitRecurrency) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExternalLimitRecurrency) Descriptor() protoreflect.EnumDescriptor {
+	return file_smartcharge_v1_delegation_proto_enumTypes[0].Descriptor()
+}
+
+func (ExternalLimitRecurrency) Type() protoreflect.EnumType {
+	return &file_smartcharge_v1_delegation_proto_enumTypes[0]
+}
+
+func (x ExternalLimitRecurrency) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExternalLimitRecurrency.Descriptor instead.
+func (ExternalLimitRecurrency) EnumDescriptor() ([]byte, []int) {
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{0}
+}
+
 // ChargingRateUnit is the unit of a charging schedule's limits.
 type ChargingRateUnit int32
 
@@ -59,11 +112,11 @@ func (x ChargingRateUnit) String() string {
 }
 
 func (ChargingRateUnit) Descriptor() protoreflect.EnumDescriptor {
-	return file_smartcharge_v1_delegation_proto_enumTypes[0].Descriptor()
+	return file_smartcharge_v1_delegation_proto_enumTypes[1].Descriptor()
 }
 
 func (ChargingRateUnit) Type() protoreflect.EnumType {
-	return &file_smartcharge_v1_delegation_proto_enumTypes[0]
+	return &file_smartcharge_v1_delegation_proto_enumTypes[1]
 }
 
 func (x ChargingRateUnit) Number() protoreflect.EnumNumber {
@@ -72,7 +125,7 @@ func (x ChargingRateUnit) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChargingRateUnit.Descriptor instead.
 func (ChargingRateUnit) EnumDescriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{0}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{1}
 }
 
 // ChargingProfilePurpose is what a charging profile applies to.
@@ -116,11 +169,11 @@ func (x ChargingProfilePurpose) String() string {
 }
 
 func (ChargingProfilePurpose) Descriptor() protoreflect.EnumDescriptor {
-	return file_smartcharge_v1_delegation_proto_enumTypes[1].Descriptor()
+	return file_smartcharge_v1_delegation_proto_enumTypes[2].Descriptor()
 }
 
 func (ChargingProfilePurpose) Type() protoreflect.EnumType {
-	return &file_smartcharge_v1_delegation_proto_enumTypes[1]
+	return &file_smartcharge_v1_delegation_proto_enumTypes[2]
 }
 
 func (x ChargingProfilePurpose) Number() protoreflect.EnumNumber {
@@ -129,7 +182,7 @@ func (x ChargingProfilePurpose) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChargingProfilePurpose.Descriptor instead.
 func (ChargingProfilePurpose) EnumDescriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{1}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{2}
 }
 
 // ChargingProfileKind says how a schedule is anchored in time.
@@ -170,11 +223,11 @@ func (x ChargingProfileKind) String() string {
 }
 
 func (ChargingProfileKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_smartcharge_v1_delegation_proto_enumTypes[2].Descriptor()
+	return file_smartcharge_v1_delegation_proto_enumTypes[3].Descriptor()
 }
 
 func (ChargingProfileKind) Type() protoreflect.EnumType {
-	return &file_smartcharge_v1_delegation_proto_enumTypes[2]
+	return &file_smartcharge_v1_delegation_proto_enumTypes[3]
 }
 
 func (x ChargingProfileKind) Number() protoreflect.EnumNumber {
@@ -183,7 +236,7 @@ func (x ChargingProfileKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChargingProfileKind.Descriptor instead.
 func (ChargingProfileKind) EnumDescriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{2}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{3}
 }
 
 // TriggerMessageKind names a message a charger can be asked to send.
@@ -231,11 +284,11 @@ func (x TriggerMessageKind) String() string {
 }
 
 func (TriggerMessageKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_smartcharge_v1_delegation_proto_enumTypes[3].Descriptor()
+	return file_smartcharge_v1_delegation_proto_enumTypes[4].Descriptor()
 }
 
 func (TriggerMessageKind) Type() protoreflect.EnumType {
-	return &file_smartcharge_v1_delegation_proto_enumTypes[3]
+	return &file_smartcharge_v1_delegation_proto_enumTypes[4]
 }
 
 func (x TriggerMessageKind) Number() protoreflect.EnumNumber {
@@ -244,7 +297,7 @@ func (x TriggerMessageKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TriggerMessageKind.Descriptor instead.
 func (TriggerMessageKind) EnumDescriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{3}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{4}
 }
 
 // CommandStatus is how a command went.
@@ -298,11 +351,11 @@ func (x CommandStatus) String() string {
 }
 
 func (CommandStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_smartcharge_v1_delegation_proto_enumTypes[4].Descriptor()
+	return file_smartcharge_v1_delegation_proto_enumTypes[5].Descriptor()
 }
 
 func (CommandStatus) Type() protoreflect.EnumType {
-	return &file_smartcharge_v1_delegation_proto_enumTypes[4]
+	return &file_smartcharge_v1_delegation_proto_enumTypes[5]
 }
 
 func (x CommandStatus) Number() protoreflect.EnumNumber {
@@ -311,7 +364,7 @@ func (x CommandStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CommandStatus.Descriptor instead.
 func (CommandStatus) EnumDescriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{4}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{5}
 }
 
 // ChargerEvent is something a charger connected to a CSMS did, in
@@ -552,7 +605,8 @@ type ChargerEvent_ChargingNeeds struct {
 }
 
 type ChargerEvent_ExternalLimit struct {
-	// A limit set on the charger by someone else (NotifyChargingLimit).
+	// Limits set on the charger by someone else (NotifyChargingLimit,
+	// ClearedChargingLimit), constant or as schedules.
 	ExternalLimit *ExternalLimitEvent `protobuf:"bytes,20,opt,name=external_limit,json=externalLimit,proto3,oneof"`
 }
 
@@ -1161,19 +1215,34 @@ func (x *ChargingNeedsEvent) GetMinCurrent() float64 {
 	return 0
 }
 
-// ExternalLimitEvent: a limit someone else set on the charger.
+// ExternalLimitEvent: the limits one source (e.g. an EMS, the grid
+// operator) has set on a charger or one of its EVSEs. A report replaces
+// what the same source reported for the same EVSE before; a report with
+// no limit (cleared, or neither limits nor schedules) says the source has
+// no limit there any more.
 type ExternalLimitEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The EVSE id; 0 is the charger as a whole.
 	EvseId int32 `protobuf:"varint,1,opt,name=evse_id,json=evseId,proto3" json:"evse_id,omitempty"`
-	// Who set it (2.0.1 chargingLimitSource, e.g. "EMS", "SO").
+	// Who set it (2.0.1 chargingLimitSource, e.g. "EMS", "SO"); at most 32
+	// bytes. Reports of different sources are kept apart.
 	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
-	// The limit per phase in A (0 if given as power).
+	// A constant limit per phase in A. 0 means "no limit in A" (kept as it
+	// was for compatibility): to pause an EVSE, send a schedule with a
+	// limit of 0.
 	LimitCurrent float64 `protobuf:"fixed64,3,opt,name=limit_current,json=limitCurrent,proto3" json:"limit_current,omitempty"`
-	// The limit in W (0 if given as current).
+	// A constant limit in W; 0 means "no limit in W", as limit_current.
 	LimitPowerW float64 `protobuf:"fixed64,4,opt,name=limit_power_w,json=limitPowerW,proto3" json:"limit_power_w,omitempty"`
-	// The limit was lifted.
-	Cleared       bool `protobuf:"varint,5,opt,name=cleared,proto3" json:"cleared,omitempty"`
+	// The source's limits were lifted: no limit of this source on the EVSE
+	// any more. Must not come with schedules (limit_current and
+	// limit_power_w are ignored).
+	Cleared bool `protobuf:"varint,5,opt,name=cleared,proto3" json:"cleared,omitempty"`
+	// The limits as schedules that change over time (at most 16); a
+	// limit_current or limit_power_w above 0 counts as one more schedule
+	// without start. At each moment the lowest limit in force of all of
+	// them applies, A and W apart; a limit of 0 is a limit of 0: the EVSE
+	// must not draw.
+	Schedules     []*ExternalLimitSchedule `protobuf:"bytes,6,rep,name=schedules,proto3" json:"schedules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1243,6 +1312,119 @@ func (x *ExternalLimitEvent) GetCleared() bool {
 	return false
 }
 
+func (x *ExternalLimitEvent) GetSchedules() []*ExternalLimitSchedule {
+	if x != nil {
+		return x.Schedules
+	}
+	return nil
+}
+
+// ExternalLimitSchedule is one limit of an external source as a schedule.
+type ExternalLimitSchedule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required: the unit of the periods' limits (A per phase, or W in total).
+	RateUnit ChargingRateUnit `protobuf:"varint,1,opt,name=rate_unit,json=rateUnit,proto3,enum=smartcharge.v1.ChargingRateUnit" json:"rate_unit,omitempty"`
+	// The absolute start of the schedule (of its first cycle when it
+	// recurs). Unset: the start is not known, and the lowest limit of all
+	// periods is in force all the time the schedule is valid.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Length of the schedule (of each cycle when it recurs) in seconds; 0
+	// means open-ended. At most one day or week when it recurs.
+	DurationSeconds int32 `protobuf:"varint,3,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
+	// Required: 1 to 1024 periods in order of start_period_seconds (from 0,
+	// growing); limit from 0 (pause) to 10,000 A or 10 MW; number_phases 0 to
+	// 3. No limit of this schedule is in force before the first period.
+	Periods []*ChargingSchedulePeriod `protobuf:"bytes,4,rep,name=periods,proto3" json:"periods,omitempty"`
+	// The schedule applies from this time on; unset: no bound.
+	ValidFrom *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	// The schedule applies until this time; unset: no bound. Must be after
+	// valid_from.
+	ValidTo *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=valid_to,json=validTo,proto3" json:"valid_to,omitempty"`
+	// Whether it repeats from start_time (which it then requires).
+	Recurrency    ExternalLimitRecurrency `protobuf:"varint,7,opt,name=recurrency,proto3,enum=smartcharge.v1.ExternalLimitRecurrency" json:"recurrency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExternalLimitSchedule) Reset() {
+	*x = ExternalLimitSchedule{}
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalLimitSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalLimitSchedule) ProtoMessage() {}
+
+func (x *ExternalLimitSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalLimitSchedule.ProtoReflect.Descriptor instead.
+func (*ExternalLimitSchedule) Descriptor() ([]byte, []int) {
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExternalLimitSchedule) GetRateUnit() ChargingRateUnit {
+	if x != nil {
+		return x.RateUnit
+	}
+	return ChargingRateUnit_CHARGING_RATE_UNIT_UNSPECIFIED
+}
+
+func (x *ExternalLimitSchedule) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ExternalLimitSchedule) GetDurationSeconds() int32 {
+	if x != nil {
+		return x.DurationSeconds
+	}
+	return 0
+}
+
+func (x *ExternalLimitSchedule) GetPeriods() []*ChargingSchedulePeriod {
+	if x != nil {
+		return x.Periods
+	}
+	return nil
+}
+
+func (x *ExternalLimitSchedule) GetValidFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return nil
+}
+
+func (x *ExternalLimitSchedule) GetValidTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidTo
+	}
+	return nil
+}
+
+func (x *ExternalLimitSchedule) GetRecurrency() ExternalLimitRecurrency {
+	if x != nil {
+		return x.Recurrency
+	}
+	return ExternalLimitRecurrency_EXTERNAL_LIMIT_RECURRENCY_UNSPECIFIED
+}
+
 // Command is one thing smartcharge asks a charger of a delegated site to
 // do. The CSMS sends it to the charger as the OCPP message of its
 // version, then acknowledges it with AckCommand.
@@ -1273,7 +1455,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[10]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1467,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[10]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1480,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{10}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Command) GetSeq() uint64 {
@@ -1412,7 +1594,7 @@ type SetChargingProfileCommand struct {
 
 func (x *SetChargingProfileCommand) Reset() {
 	*x = SetChargingProfileCommand{}
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[11]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1606,7 @@ func (x *SetChargingProfileCommand) String() string {
 func (*SetChargingProfileCommand) ProtoMessage() {}
 
 func (x *SetChargingProfileCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[11]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1619,7 @@ func (x *SetChargingProfileCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetChargingProfileCommand.ProtoReflect.Descriptor instead.
 func (*SetChargingProfileCommand) Descriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{11}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetChargingProfileCommand) GetEvseId() int32 {
@@ -1477,7 +1659,7 @@ type ChargingProfile struct {
 
 func (x *ChargingProfile) Reset() {
 	*x = ChargingProfile{}
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[12]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1671,7 @@ func (x *ChargingProfile) String() string {
 func (*ChargingProfile) ProtoMessage() {}
 
 func (x *ChargingProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[12]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1684,7 @@ func (x *ChargingProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChargingProfile.ProtoReflect.Descriptor instead.
 func (*ChargingProfile) Descriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{12}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ChargingProfile) GetProfileId() int32 {
@@ -1564,7 +1746,7 @@ type ChargingSchedule struct {
 
 func (x *ChargingSchedule) Reset() {
 	*x = ChargingSchedule{}
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[13]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1758,7 @@ func (x *ChargingSchedule) String() string {
 func (*ChargingSchedule) ProtoMessage() {}
 
 func (x *ChargingSchedule) ProtoReflect() protoreflect.Message {
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[13]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1771,7 @@ func (x *ChargingSchedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChargingSchedule.ProtoReflect.Descriptor instead.
 func (*ChargingSchedule) Descriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{13}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ChargingSchedule) GetRateUnit() ChargingRateUnit {
@@ -1635,7 +1817,7 @@ type ChargingSchedulePeriod struct {
 
 func (x *ChargingSchedulePeriod) Reset() {
 	*x = ChargingSchedulePeriod{}
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[14]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1829,7 @@ func (x *ChargingSchedulePeriod) String() string {
 func (*ChargingSchedulePeriod) ProtoMessage() {}
 
 func (x *ChargingSchedulePeriod) ProtoReflect() protoreflect.Message {
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[14]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1842,7 @@ func (x *ChargingSchedulePeriod) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChargingSchedulePeriod.ProtoReflect.Descriptor instead.
 func (*ChargingSchedulePeriod) Descriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{14}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ChargingSchedulePeriod) GetStartPeriodSeconds() int32 {
@@ -1701,7 +1883,7 @@ type ClearChargingProfileCommand struct {
 
 func (x *ClearChargingProfileCommand) Reset() {
 	*x = ClearChargingProfileCommand{}
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[15]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1895,7 @@ func (x *ClearChargingProfileCommand) String() string {
 func (*ClearChargingProfileCommand) ProtoMessage() {}
 
 func (x *ClearChargingProfileCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[15]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1908,7 @@ func (x *ClearChargingProfileCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearChargingProfileCommand.ProtoReflect.Descriptor instead.
 func (*ClearChargingProfileCommand) Descriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{15}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ClearChargingProfileCommand) GetProfileId() int32 {
@@ -1770,7 +1952,7 @@ type TriggerMessageCommand struct {
 
 func (x *TriggerMessageCommand) Reset() {
 	*x = TriggerMessageCommand{}
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[16]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +1964,7 @@ func (x *TriggerMessageCommand) String() string {
 func (*TriggerMessageCommand) ProtoMessage() {}
 
 func (x *TriggerMessageCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[16]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +1977,7 @@ func (x *TriggerMessageCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerMessageCommand.ProtoReflect.Descriptor instead.
 func (*TriggerMessageCommand) Descriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{16}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TriggerMessageCommand) GetEvseId() int32 {
@@ -1827,7 +2009,7 @@ type GetCompositeScheduleCommand struct {
 
 func (x *GetCompositeScheduleCommand) Reset() {
 	*x = GetCompositeScheduleCommand{}
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[17]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +2021,7 @@ func (x *GetCompositeScheduleCommand) String() string {
 func (*GetCompositeScheduleCommand) ProtoMessage() {}
 
 func (x *GetCompositeScheduleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[17]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +2034,7 @@ func (x *GetCompositeScheduleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCompositeScheduleCommand.ProtoReflect.Descriptor instead.
 func (*GetCompositeScheduleCommand) Descriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{17}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetCompositeScheduleCommand) GetEvseId() int32 {
@@ -1893,7 +2075,7 @@ type CompositeSchedule struct {
 
 func (x *CompositeSchedule) Reset() {
 	*x = CompositeSchedule{}
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[18]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2087,7 @@ func (x *CompositeSchedule) String() string {
 func (*CompositeSchedule) ProtoMessage() {}
 
 func (x *CompositeSchedule) ProtoReflect() protoreflect.Message {
-	mi := &file_smartcharge_v1_delegation_proto_msgTypes[18]
+	mi := &file_smartcharge_v1_delegation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2100,7 @@ func (x *CompositeSchedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompositeSchedule.ProtoReflect.Descriptor instead.
 func (*CompositeSchedule) Descriptor() ([]byte, []int) {
-	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{18}
+	return file_smartcharge_v1_delegation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CompositeSchedule) GetEvseId() int32 {
@@ -2021,13 +2203,26 @@ const file_smartcharge_v1_delegation_proto_rawDesc = "" +
 	"\vmax_current\x18\x04 \x01(\x01R\n" +
 	"maxCurrent\x12\x1f\n" +
 	"\vmin_current\x18\x05 \x01(\x01R\n" +
-	"minCurrent\"\xa8\x01\n" +
+	"minCurrent\"\xed\x01\n" +
 	"\x12ExternalLimitEvent\x12\x17\n" +
 	"\aevse_id\x18\x01 \x01(\x05R\x06evseId\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12#\n" +
 	"\rlimit_current\x18\x03 \x01(\x01R\flimitCurrent\x12\"\n" +
 	"\rlimit_power_w\x18\x04 \x01(\x01R\vlimitPowerW\x12\x18\n" +
-	"\acleared\x18\x05 \x01(\bR\acleared\"\xf8\x03\n" +
+	"\acleared\x18\x05 \x01(\bR\acleared\x12C\n" +
+	"\tschedules\x18\x06 \x03(\v2%.smartcharge.v1.ExternalLimitScheduleR\tschedules\"\xb9\x03\n" +
+	"\x15ExternalLimitSchedule\x12=\n" +
+	"\trate_unit\x18\x01 \x01(\x0e2 .smartcharge.v1.ChargingRateUnitR\brateUnit\x129\n" +
+	"\n" +
+	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12)\n" +
+	"\x10duration_seconds\x18\x03 \x01(\x05R\x0fdurationSeconds\x12@\n" +
+	"\aperiods\x18\x04 \x03(\v2&.smartcharge.v1.ChargingSchedulePeriodR\aperiods\x129\n" +
+	"\n" +
+	"valid_from\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tvalidFrom\x125\n" +
+	"\bvalid_to\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\avalidTo\x12G\n" +
+	"\n" +
+	"recurrency\x18\a \x01(\x0e2'.smartcharge.v1.ExternalLimitRecurrencyR\n" +
+	"recurrency\"\xf8\x03\n" +
 	"\aCommand\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
 	"\acharger\x18\x02 \x01(\tR\acharger\x12;\n" +
@@ -2079,7 +2274,11 @@ const file_smartcharge_v1_delegation_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12=\n" +
 	"\trate_unit\x18\x03 \x01(\x0e2 .smartcharge.v1.ChargingRateUnitR\brateUnit\x12@\n" +
-	"\aperiods\x18\x04 \x03(\v2&.smartcharge.v1.ChargingSchedulePeriodR\aperiods*j\n" +
+	"\aperiods\x18\x04 \x03(\v2&.smartcharge.v1.ChargingSchedulePeriodR\aperiods*\x8f\x01\n" +
+	"\x17ExternalLimitRecurrency\x12)\n" +
+	"%EXTERNAL_LIMIT_RECURRENCY_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fEXTERNAL_LIMIT_RECURRENCY_DAILY\x10\x01\x12$\n" +
+	" EXTERNAL_LIMIT_RECURRENCY_WEEKLY\x10\x02*j\n" +
 	"\x10ChargingRateUnit\x12\"\n" +
 	"\x1eCHARGING_RATE_UNIT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CHARGING_RATE_UNIT_A\x10\x01\x12\x18\n" +
@@ -2119,80 +2318,89 @@ func file_smartcharge_v1_delegation_proto_rawDescGZIP() []byte {
 	return file_smartcharge_v1_delegation_proto_rawDescData
 }
 
-var file_smartcharge_v1_delegation_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_smartcharge_v1_delegation_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_smartcharge_v1_delegation_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_smartcharge_v1_delegation_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_smartcharge_v1_delegation_proto_goTypes = []any{
-	(ChargingRateUnit)(0),               // 0: smartcharge.v1.ChargingRateUnit
-	(ChargingProfilePurpose)(0),         // 1: smartcharge.v1.ChargingProfilePurpose
-	(ChargingProfileKind)(0),            // 2: smartcharge.v1.ChargingProfileKind
-	(TriggerMessageKind)(0),             // 3: smartcharge.v1.TriggerMessageKind
-	(CommandStatus)(0),                  // 4: smartcharge.v1.CommandStatus
-	(*ChargerEvent)(nil),                // 5: smartcharge.v1.ChargerEvent
-	(*ChargerConnectedEvent)(nil),       // 6: smartcharge.v1.ChargerConnectedEvent
-	(*ChargerDisconnectedEvent)(nil),    // 7: smartcharge.v1.ChargerDisconnectedEvent
-	(*ChargerBootedEvent)(nil),          // 8: smartcharge.v1.ChargerBootedEvent
-	(*ChargerCapabilitiesEvent)(nil),    // 9: smartcharge.v1.ChargerCapabilitiesEvent
-	(*EvseStatusEvent)(nil),             // 10: smartcharge.v1.EvseStatusEvent
-	(*TransactionEvent)(nil),            // 11: smartcharge.v1.TransactionEvent
-	(*MeterSampleEvent)(nil),            // 12: smartcharge.v1.MeterSampleEvent
-	(*ChargingNeedsEvent)(nil),          // 13: smartcharge.v1.ChargingNeedsEvent
-	(*ExternalLimitEvent)(nil),          // 14: smartcharge.v1.ExternalLimitEvent
-	(*Command)(nil),                     // 15: smartcharge.v1.Command
-	(*SetChargingProfileCommand)(nil),   // 16: smartcharge.v1.SetChargingProfileCommand
-	(*ChargingProfile)(nil),             // 17: smartcharge.v1.ChargingProfile
-	(*ChargingSchedule)(nil),            // 18: smartcharge.v1.ChargingSchedule
-	(*ChargingSchedulePeriod)(nil),      // 19: smartcharge.v1.ChargingSchedulePeriod
-	(*ClearChargingProfileCommand)(nil), // 20: smartcharge.v1.ClearChargingProfileCommand
-	(*TriggerMessageCommand)(nil),       // 21: smartcharge.v1.TriggerMessageCommand
-	(*GetCompositeScheduleCommand)(nil), // 22: smartcharge.v1.GetCompositeScheduleCommand
-	(*CompositeSchedule)(nil),           // 23: smartcharge.v1.CompositeSchedule
-	(*timestamppb.Timestamp)(nil),       // 24: google.protobuf.Timestamp
-	(PhaseRotation)(0),                  // 25: smartcharge.v1.PhaseRotation
-	(EvseState)(0),                      // 26: smartcharge.v1.EvseState
-	(*PhaseCurrents)(nil),               // 27: smartcharge.v1.PhaseCurrents
+	(ExternalLimitRecurrency)(0),        // 0: smartcharge.v1.ExternalLimitRecurrency
+	(ChargingRateUnit)(0),               // 1: smartcharge.v1.ChargingRateUnit
+	(ChargingProfilePurpose)(0),         // 2: smartcharge.v1.ChargingProfilePurpose
+	(ChargingProfileKind)(0),            // 3: smartcharge.v1.ChargingProfileKind
+	(TriggerMessageKind)(0),             // 4: smartcharge.v1.TriggerMessageKind
+	(CommandStatus)(0),                  // 5: smartcharge.v1.CommandStatus
+	(*ChargerEvent)(nil),                // 6: smartcharge.v1.ChargerEvent
+	(*ChargerConnectedEvent)(nil),       // 7: smartcharge.v1.ChargerConnectedEvent
+	(*ChargerDisconnectedEvent)(nil),    // 8: smartcharge.v1.ChargerDisconnectedEvent
+	(*ChargerBootedEvent)(nil),          // 9: smartcharge.v1.ChargerBootedEvent
+	(*ChargerCapabilitiesEvent)(nil),    // 10: smartcharge.v1.ChargerCapabilitiesEvent
+	(*EvseStatusEvent)(nil),             // 11: smartcharge.v1.EvseStatusEvent
+	(*TransactionEvent)(nil),            // 12: smartcharge.v1.TransactionEvent
+	(*MeterSampleEvent)(nil),            // 13: smartcharge.v1.MeterSampleEvent
+	(*ChargingNeedsEvent)(nil),          // 14: smartcharge.v1.ChargingNeedsEvent
+	(*ExternalLimitEvent)(nil),          // 15: smartcharge.v1.ExternalLimitEvent
+	(*ExternalLimitSchedule)(nil),       // 16: smartcharge.v1.ExternalLimitSchedule
+	(*Command)(nil),                     // 17: smartcharge.v1.Command
+	(*SetChargingProfileCommand)(nil),   // 18: smartcharge.v1.SetChargingProfileCommand
+	(*ChargingProfile)(nil),             // 19: smartcharge.v1.ChargingProfile
+	(*ChargingSchedule)(nil),            // 20: smartcharge.v1.ChargingSchedule
+	(*ChargingSchedulePeriod)(nil),      // 21: smartcharge.v1.ChargingSchedulePeriod
+	(*ClearChargingProfileCommand)(nil), // 22: smartcharge.v1.ClearChargingProfileCommand
+	(*TriggerMessageCommand)(nil),       // 23: smartcharge.v1.TriggerMessageCommand
+	(*GetCompositeScheduleCommand)(nil), // 24: smartcharge.v1.GetCompositeScheduleCommand
+	(*CompositeSchedule)(nil),           // 25: smartcharge.v1.CompositeSchedule
+	(*timestamppb.Timestamp)(nil),       // 26: google.protobuf.Timestamp
+	(PhaseRotation)(0),                  // 27: smartcharge.v1.PhaseRotation
+	(EvseState)(0),                      // 28: smartcharge.v1.EvseState
+	(*PhaseCurrents)(nil),               // 29: smartcharge.v1.PhaseCurrents
 }
 var file_smartcharge_v1_delegation_proto_depIdxs = []int32{
-	24, // 0: smartcharge.v1.ChargerEvent.event_time:type_name -> google.protobuf.Timestamp
-	6,  // 1: smartcharge.v1.ChargerEvent.connected:type_name -> smartcharge.v1.ChargerConnectedEvent
-	7,  // 2: smartcharge.v1.ChargerEvent.disconnected:type_name -> smartcharge.v1.ChargerDisconnectedEvent
-	8,  // 3: smartcharge.v1.ChargerEvent.booted:type_name -> smartcharge.v1.ChargerBootedEvent
-	9,  // 4: smartcharge.v1.ChargerEvent.capabilities:type_name -> smartcharge.v1.ChargerCapabilitiesEvent
-	10, // 5: smartcharge.v1.ChargerEvent.evse_status:type_name -> smartcharge.v1.EvseStatusEvent
-	11, // 6: smartcharge.v1.ChargerEvent.transaction_started:type_name -> smartcharge.v1.TransactionEvent
-	11, // 7: smartcharge.v1.ChargerEvent.transaction_updated:type_name -> smartcharge.v1.TransactionEvent
-	11, // 8: smartcharge.v1.ChargerEvent.transaction_stopped:type_name -> smartcharge.v1.TransactionEvent
-	12, // 9: smartcharge.v1.ChargerEvent.meter_sample:type_name -> smartcharge.v1.MeterSampleEvent
-	13, // 10: smartcharge.v1.ChargerEvent.charging_needs:type_name -> smartcharge.v1.ChargingNeedsEvent
-	14, // 11: smartcharge.v1.ChargerEvent.external_limit:type_name -> smartcharge.v1.ExternalLimitEvent
-	0,  // 12: smartcharge.v1.ChargerCapabilitiesEvent.rate_units:type_name -> smartcharge.v1.ChargingRateUnit
-	25, // 13: smartcharge.v1.ChargerCapabilitiesEvent.phase_rotation:type_name -> smartcharge.v1.PhaseRotation
-	26, // 14: smartcharge.v1.EvseStatusEvent.state:type_name -> smartcharge.v1.EvseState
-	24, // 15: smartcharge.v1.TransactionEvent.start_time:type_name -> google.protobuf.Timestamp
-	27, // 16: smartcharge.v1.MeterSampleEvent.current:type_name -> smartcharge.v1.PhaseCurrents
-	24, // 17: smartcharge.v1.ChargingNeedsEvent.departure_time:type_name -> google.protobuf.Timestamp
-	24, // 18: smartcharge.v1.Command.create_time:type_name -> google.protobuf.Timestamp
-	16, // 19: smartcharge.v1.Command.set_charging_profile:type_name -> smartcharge.v1.SetChargingProfileCommand
-	20, // 20: smartcharge.v1.Command.clear_charging_profile:type_name -> smartcharge.v1.ClearChargingProfileCommand
-	21, // 21: smartcharge.v1.Command.trigger_message:type_name -> smartcharge.v1.TriggerMessageCommand
-	22, // 22: smartcharge.v1.Command.get_composite_schedule:type_name -> smartcharge.v1.GetCompositeScheduleCommand
-	17, // 23: smartcharge.v1.SetChargingProfileCommand.charging_profile:type_name -> smartcharge.v1.ChargingProfile
-	1,  // 24: smartcharge.v1.ChargingProfile.purpose:type_name -> smartcharge.v1.ChargingProfilePurpose
-	2,  // 25: smartcharge.v1.ChargingProfile.kind:type_name -> smartcharge.v1.ChargingProfileKind
-	18, // 26: smartcharge.v1.ChargingProfile.schedule:type_name -> smartcharge.v1.ChargingSchedule
-	0,  // 27: smartcharge.v1.ChargingSchedule.rate_unit:type_name -> smartcharge.v1.ChargingRateUnit
-	24, // 28: smartcharge.v1.ChargingSchedule.start_schedule:type_name -> google.protobuf.Timestamp
-	19, // 29: smartcharge.v1.ChargingSchedule.periods:type_name -> smartcharge.v1.ChargingSchedulePeriod
-	1,  // 30: smartcharge.v1.ClearChargingProfileCommand.purpose:type_name -> smartcharge.v1.ChargingProfilePurpose
-	3,  // 31: smartcharge.v1.TriggerMessageCommand.requested_message:type_name -> smartcharge.v1.TriggerMessageKind
-	0,  // 32: smartcharge.v1.GetCompositeScheduleCommand.rate_unit:type_name -> smartcharge.v1.ChargingRateUnit
-	24, // 33: smartcharge.v1.CompositeSchedule.start_time:type_name -> google.protobuf.Timestamp
-	0,  // 34: smartcharge.v1.CompositeSchedule.rate_unit:type_name -> smartcharge.v1.ChargingRateUnit
-	19, // 35: smartcharge.v1.CompositeSchedule.periods:type_name -> smartcharge.v1.ChargingSchedulePeriod
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	26, // 0: smartcharge.v1.ChargerEvent.event_time:type_name -> google.protobuf.Timestamp
+	7,  // 1: smartcharge.v1.ChargerEvent.connected:type_name -> smartcharge.v1.ChargerConnectedEvent
+	8,  // 2: smartcharge.v1.ChargerEvent.disconnected:type_name -> smartcharge.v1.ChargerDisconnectedEvent
+	9,  // 3: smartcharge.v1.ChargerEvent.booted:type_name -> smartcharge.v1.ChargerBootedEvent
+	10, // 4: smartcharge.v1.ChargerEvent.capabilities:type_name -> smartcharge.v1.ChargerCapabilitiesEvent
+	11, // 5: smartcharge.v1.ChargerEvent.evse_status:type_name -> smartcharge.v1.EvseStatusEvent
+	12, // 6: smartcharge.v1.ChargerEvent.transaction_started:type_name -> smartcharge.v1.TransactionEvent
+	12, // 7: smartcharge.v1.ChargerEvent.transaction_updated:type_name -> smartcharge.v1.TransactionEvent
+	12, // 8: smartcharge.v1.ChargerEvent.transaction_stopped:type_name -> smartcharge.v1.TransactionEvent
+	13, // 9: smartcharge.v1.ChargerEvent.meter_sample:type_name -> smartcharge.v1.MeterSampleEvent
+	14, // 10: smartcharge.v1.ChargerEvent.charging_needs:type_name -> smartcharge.v1.ChargingNeedsEvent
+	15, // 11: smartcharge.v1.ChargerEvent.external_limit:type_name -> smartcharge.v1.ExternalLimitEvent
+	1,  // 12: smartcharge.v1.ChargerCapabilitiesEvent.rate_units:type_name -> smartcharge.v1.ChargingRateUnit
+	27, // 13: smartcharge.v1.ChargerCapabilitiesEvent.phase_rotation:type_name -> smartcharge.v1.PhaseRotation
+	28, // 14: smartcharge.v1.EvseStatusEvent.state:type_name -> smartcharge.v1.EvseState
+	26, // 15: smartcharge.v1.TransactionEvent.start_time:type_name -> google.protobuf.Timestamp
+	29, // 16: smartcharge.v1.MeterSampleEvent.current:type_name -> smartcharge.v1.PhaseCurrents
+	26, // 17: smartcharge.v1.ChargingNeedsEvent.departure_time:type_name -> google.protobuf.Timestamp
+	16, // 18: smartcharge.v1.ExternalLimitEvent.schedules:type_name -> smartcharge.v1.ExternalLimitSchedule
+	1,  // 19: smartcharge.v1.ExternalLimitSchedule.rate_unit:type_name -> smartcharge.v1.ChargingRateUnit
+	26, // 20: smartcharge.v1.ExternalLimitSchedule.start_time:type_name -> google.protobuf.Timestamp
+	21, // 21: smartcharge.v1.ExternalLimitSchedule.periods:type_name -> smartcharge.v1.ChargingSchedulePeriod
+	26, // 22: smartcharge.v1.ExternalLimitSchedule.valid_from:type_name -> google.protobuf.Timestamp
+	26, // 23: smartcharge.v1.ExternalLimitSchedule.valid_to:type_name -> google.protobuf.Timestamp
+	0,  // 24: smartcharge.v1.ExternalLimitSchedule.recurrency:type_name -> smartcharge.v1.ExternalLimitRecurrency
+	26, // 25: smartcharge.v1.Command.create_time:type_name -> google.protobuf.Timestamp
+	18, // 26: smartcharge.v1.Command.set_charging_profile:type_name -> smartcharge.v1.SetChargingProfileCommand
+	22, // 27: smartcharge.v1.Command.clear_charging_profile:type_name -> smartcharge.v1.ClearChargingProfileCommand
+	23, // 28: smartcharge.v1.Command.trigger_message:type_name -> smartcharge.v1.TriggerMessageCommand
+	24, // 29: smartcharge.v1.Command.get_composite_schedule:type_name -> smartcharge.v1.GetCompositeScheduleCommand
+	19, // 30: smartcharge.v1.SetChargingProfileCommand.charging_profile:type_name -> smartcharge.v1.ChargingProfile
+	2,  // 31: smartcharge.v1.ChargingProfile.purpose:type_name -> smartcharge.v1.ChargingProfilePurpose
+	3,  // 32: smartcharge.v1.ChargingProfile.kind:type_name -> smartcharge.v1.ChargingProfileKind
+	20, // 33: smartcharge.v1.ChargingProfile.schedule:type_name -> smartcharge.v1.ChargingSchedule
+	1,  // 34: smartcharge.v1.ChargingSchedule.rate_unit:type_name -> smartcharge.v1.ChargingRateUnit
+	26, // 35: smartcharge.v1.ChargingSchedule.start_schedule:type_name -> google.protobuf.Timestamp
+	21, // 36: smartcharge.v1.ChargingSchedule.periods:type_name -> smartcharge.v1.ChargingSchedulePeriod
+	2,  // 37: smartcharge.v1.ClearChargingProfileCommand.purpose:type_name -> smartcharge.v1.ChargingProfilePurpose
+	4,  // 38: smartcharge.v1.TriggerMessageCommand.requested_message:type_name -> smartcharge.v1.TriggerMessageKind
+	1,  // 39: smartcharge.v1.GetCompositeScheduleCommand.rate_unit:type_name -> smartcharge.v1.ChargingRateUnit
+	26, // 40: smartcharge.v1.CompositeSchedule.start_time:type_name -> google.protobuf.Timestamp
+	1,  // 41: smartcharge.v1.CompositeSchedule.rate_unit:type_name -> smartcharge.v1.ChargingRateUnit
+	21, // 42: smartcharge.v1.CompositeSchedule.periods:type_name -> smartcharge.v1.ChargingSchedulePeriod
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_smartcharge_v1_delegation_proto_init() }
@@ -2216,7 +2424,7 @@ func file_smartcharge_v1_delegation_proto_init() {
 		(*ChargerEvent_ExternalLimit)(nil),
 	}
 	file_smartcharge_v1_delegation_proto_msgTypes[7].OneofWrappers = []any{}
-	file_smartcharge_v1_delegation_proto_msgTypes[10].OneofWrappers = []any{
+	file_smartcharge_v1_delegation_proto_msgTypes[11].OneofWrappers = []any{
 		(*Command_SetChargingProfile)(nil),
 		(*Command_ClearChargingProfile)(nil),
 		(*Command_TriggerMessage)(nil),
@@ -2227,8 +2435,8 @@ func file_smartcharge_v1_delegation_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smartcharge_v1_delegation_proto_rawDesc), len(file_smartcharge_v1_delegation_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   19,
+			NumEnums:      6,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
