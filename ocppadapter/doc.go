@@ -135,8 +135,18 @@
 //     without phase counts on all three phases), total active power,
 //     energy register (Wh) and SoC.
 //   - ChargingNeedsReported: 2.0.1 NotifyEVChargingNeeds.
-//   - ExternalLimitReported: 2.0.1 NotifyChargingLimit and
-//     ClearedChargingLimit.
+//   - ExternalSchedulesReported: 2.0.1 NotifyChargingLimit (K11, K12)
+//     with the chargingLimitSource (EMS, SO, Other; CSO, which K12.FR.04
+//     forbids, is logged and followed) as Source, the EVSE (0: the
+//     station) and every chargingSchedule as an ExternalSchedule (start,
+//     duration, periods; negative limits as 0; without startSchedule the
+//     lowest period counts). A limit of 0 is a limit: the EVSE must not
+//     draw. A NotifyChargingLimit without a schedule (the charger sends
+//     them only with EnableNotifyChargingLimitWithSchedules) has no
+//     schedules: the limit's value is unknown and the charger enforces it
+//     itself. ClearedChargingLimit (K13) is the source's event without
+//     schedules for the EVSE, or without evseId for the station and each
+//     configured EVSE.
 //
 // Before an event is published, the state it reports (connection, boot
 // data, capabilities, EVSE status, running transaction, last meter sample)
@@ -172,8 +182,11 @@
 // mapped, so they never collide. A CSMS SetChargingProfile using a
 // reserved profile id or stack level is answered Rejected and not
 // relayed; a ClearChargingProfile that would remove the reserved ones is
-// narrowed; accepted CSMS profiles become ExternalLimitReported (Source
-// "CSMS"). When the CSMS is unreachable, ProxyConfig.Loss decides
+// narrowed; accepted CSMS profiles become ExternalSchedulesReported
+// (Source "CSMS", every CSMS profile of the EVSE with its schedules; Tx
+// profiles go when their transaction ends, 1.6 ones sent without a
+// transactionId at the end of the transaction on their connector or when
+// it reports Finishing or Available). When the CSMS is unreachable, ProxyConfig.Loss decides
 // (default: as OCPP 2.0.1 Part 4 section 6.3 requires, 2.0.1 chargers are
 // disconnected; 1.6 chargers are kept and their CALLs queued and replayed
 // in order, or answered per ProxyConfig.Offline). When the charger goes,

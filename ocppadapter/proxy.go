@@ -508,8 +508,8 @@ func (c *conn) observeCSMSCall(ctx context.Context, f Frame, answer []byte) {
 }
 
 // csmsProfiles are the CSMS's charging profiles the charger accepted
-// through the proxy; each EVSE's lowest limit in force is published as
-// an ExternalLimitReported.
+// through the proxy; each EVSE's schedules are published as an
+// ExternalSchedulesReported.
 type csmsProfiles struct {
 	mu sync.Mutex
 	m  []profileRef
