@@ -65,11 +65,15 @@ e2e: redis-check
 	$(GO) test -race -count=1 -timeout 15m ./e2e/...
 
 ## bench-e2e: time from a grid-limit change to all profiles accepted (100
-## and 1,000 chargers), and smartcharged's CPU and memory holding 10,000
-## chargers with heartbeats and meter values every 10 s.
-bench-e2e: build
-	$(GO) test -run '^$$' -bench GridLimitChange -benchtime 3x -timeout 40m ./e2e/
-	./.ci/bench-hold.sh
+## and 1,000 chargers), smartcharged's CPU and memory holding 10,000
+## chargers with heartbeats and meter values every 10 s, and a 30-minute
+## demo depot run (energy, ledger violations, profile messages per charger
+## per hour; DEMO_DURATION=5m for a short one). About an hour; the figures
+## are in docs/benchmarks.md.
+bench-e2e: build redis-check
+	$(GO) test -run '^$$' -bench GridLimitChange -benchtime 1x -timeout 60m ./e2e/
+	BIN=$(BIN) ./.ci/bench-hold.sh
+	BIN=$(BIN) ./.ci/bench-demo.sh $${DEMO_DURATION:-30m}
 
 ## proto: regenerate the committed Go code from proto/ with local plugins.
 proto: tools

@@ -7,7 +7,7 @@
 # only; bounded by DURATION (plus a minute to start and stop).
 #
 #   ./.ci/bench-demo.sh                    # 30 minutes
-#   DURATION=3m ./.ci/bench-demo.sh        # quick look
+#   ./.ci/bench-demo.sh 3m                 # quick look (or DURATION=3m)
 #   CONFIG=other.yaml SCENARIO=... OUT=dir ./.ci/bench-demo.sh
 #
 # Logs, the daemon's metrics at the end and the JSON report stay in OUT
@@ -15,7 +15,7 @@
 # violation (FAIL_ON_VIOLATION=0 to only report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-30m}
+DURATION=${1:-${DURATION:-30m}}
 BIN=${BIN:-bin}
 OUT=${OUT:-.cache/bench-demo}
 CONFIG=${CONFIG:-examples/demo-smartcharged.yaml}
@@ -88,5 +88,48 @@ except OSError:
 if m:
     print("daemon: " + ", ".join("%s=%d" % kv for kv in sorted(m.items())))
 print("meter report errors: %d" % r["meter_errors"])
+# Why the profiles went out, from smartcharged's debug log ("profile
+# accepted" lines): fallback vs dynamic; dynamic ones as renewals (same
+# limit), raises, lowers (under 1 A apart) and flip-flops (back to the
+# limit of two changes before within 30 s: an oscillation).
+from datetime import datetime
+acc = []
+try:
+    for line in open(out + "/smartcharged.log"):
+        if '"profile accepted"' not in line:
+            continue
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        acc.append(d)
+except OSError:
+    pass
+if acc:
+    kinds = {}
+    for d in acc:
+        kinds[d.get("kind")] = kinds.get(d.get("kind"), 0) + 1
+    hist, cls, flips = {}, {"renewal": 0, "raise": 0, "lower": 0, "lower<1A": 0, "first": 0, "flip-flop": 0}, {}
+    for d in acc:
+        if d.get("kind") != "dynamic":
+            continue
+        key = "%s/%s" % (d["charger"], d["evse"])
+        t = datetime.fromisoformat(d["time"][:26].rstrip("Z"))
+        h = hist.setdefault(key, [])
+        lim = round(d["limit"], 2)
+        if not h:
+            cls["first"] += 1
+        elif lim == h[-1][1]:
+            cls["renewal"] += 1
+        else:
+            cls["raise" if lim > h[-1][1] else ("lower" if h[-1][1] - lim >= 1 else "lower<1A")] += 1
+            if len(h) >= 2 and lim == h[-2][1] and (t - h[-2][0]).total_seconds() <= 30:
+                cls["flip-flop"] += 1
+                flips[key] = flips.get(key, 0) + 1
+        h.append((t, lim))
+    print("profiles by kind: " + ", ".join("%s=%d" % kv for kv in sorted(kinds.items())))
+    print("dynamic profiles: " + ", ".join("%s=%d" % kv for kv in cls.items()) + " (flip-flops are also counted as raise/lower)")
+    if flips:
+        print("flip-flopping EVSEs: " + ", ".join("%s=%d" % kv for kv in sorted(flips.items(), key=lambda kv: -kv[1])))
 sys.exit(1 if fail == "1" and r["draw_violations"] > 0 else 0)
 PY
