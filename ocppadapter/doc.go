@@ -145,8 +145,7 @@
 //     them only with EnableNotifyChargingLimitWithSchedules) has no
 //     schedules: the limit's value is unknown and the charger enforces it
 //     itself. ClearedChargingLimit (K13) is the source's event without
-//     schedules for the EVSE, or without evseId for the station and each
-//     configured EVSE.
+//     schedules for the EVSE (0 without evseId).
 //
 // Before an event is published, the state it reports (connection, boot
 // data, capabilities, EVSE status, running transaction, last meter sample)

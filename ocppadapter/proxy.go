@@ -313,15 +313,26 @@ func externalSchedule(p *csmsProfile, cs csmsSchedule) (site.ExternalSchedule, b
 }
 
 // tidyPeriods makes periods read from a charger or CSMS fit
-// site.ExternalSchedule: in order of offset, one per offset (the first
-// given), offsets and limits not negative (a negative limit, a discharge
-// limit of older systems, counts as 0).
+// site.ExternalSchedule: in order of offset, offsets and limits not
+// negative (a negative limit, a discharge limit of older systems, counts
+// as 0), one per offset (periods given twice for one offset: the lowest
+// limit, on the safe side).
 func tidyPeriods(ps []site.Period) []site.Period {
 	for i := range ps {
 		ps[i].Offset, ps[i].Limit = max(ps[i].Offset, 0), max(ps[i].Limit, 0)
 	}
 	slices.SortStableFunc(ps, func(a, b site.Period) int { return cmp.Compare(a.Offset, b.Offset) })
-	return slices.CompactFunc(ps, func(a, b site.Period) bool { return a.Offset == b.Offset })
+	out := ps[:0]
+	for _, p := range ps {
+		if n := len(out); n > 0 && out[n-1].Offset == p.Offset {
+			if p.Limit < out[n-1].Limit {
+				out[n-1] = p
+			}
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // rejects reports whether a CSMS SetChargingProfile is refused: it uses

@@ -49,7 +49,7 @@ func (c *conn) handle201(ctx context.Context, action string, payload []byte) (re
 	case "NotifyChargingLimit":
 		resp, cerr = c.chargingLimit201(payload)
 	case "ClearedChargingLimit":
-		resp, cerr = c.clearedLimit201(ctx, payload)
+		resp, cerr = c.clearedLimit201(payload)
 	case "DataTransfer":
 		resp = dataTransferConf{Status: "UnknownVendorId"}
 	case "ReportChargingProfiles", "NotifyReport", "SecurityEventNotification", "FirmwareStatusNotification", "LogStatusNotification":
@@ -328,49 +328,24 @@ func (c *conn) chargingLimit201(payload []byte) (any, *CallError) {
 
 // clearedLimit201 reads ClearedChargingLimit (OCPP 2.0.1 K13): the
 // source's limit on the EVSE is gone (K13.FR.01), published as an
-// ExternalSchedulesReported without schedules. Without evseId the source
-// has no limit left on the station: cleared on the station (EVSE 0) and on
-// each of the charger's EVSEs.
-func (c *conn) clearedLimit201(ctx context.Context, payload []byte) (any, *CallError) {
+// ExternalSchedulesReported without schedules. Without evseId it is the
+// station's limit (EVSE 0), as in NotifyChargingLimit; limits the source
+// reported on single EVSEs stay until cleared there.
+func (c *conn) clearedLimit201(payload []byte) (any, *CallError) {
 	var req clearedLimitReq201
 	if cerr := decode(payload, &req); cerr != nil {
 		return nil, cerr
 	}
-	evses := []int{0}
+	evse := 0
 	if req.EvseID != nil {
 		if cerr := checkEVSE(*req.EvseID, 0); cerr != nil {
 			return nil, cerr
 		}
-		evses = []int{*req.EvseID}
-	} else {
-		evses = append(evses, c.configuredEVSEs(ctx)...)
+		evse = *req.EvseID
 	}
-	c.log.Info("ocpp: external charging limit cleared", "source", req.Source, "evses", evses)
-	for _, n := range evses {
-		c.publish(site.ExternalSchedulesReported{EventHeader: c.header(c.now()), EVSE: n, Source: req.Source})
-	}
+	c.log.Info("ocpp: external charging limit cleared", "source", req.Source, "evse", evse)
+	c.publish(site.ExternalSchedulesReported{EventHeader: c.header(c.now()), EVSE: evse, Source: req.Source})
 	return emptyConf{}, nil
-}
-
-// configuredEVSEs returns the EVSE ids of the charger's configuration
-// (none when it cannot be read, which is logged).
-func (c *conn) configuredEVSEs(ctx context.Context) []int {
-	ctx, cancel := context.WithTimeout(ctx, c.srv.cfg.StoreTimeout)
-	defer cancel()
-	cfg, err := c.srv.cfg.Store.Config(ctx, c.ref.SiteID)
-	if err != nil {
-		c.log.Warn("ocpp: cannot read the site's configuration for the charger's EVSEs", "err", err)
-		return nil
-	}
-	var ids []int
-	for _, ch := range cfg.Chargers {
-		if ch.ID == c.ref.ChargerID {
-			for _, e := range ch.EVSEs {
-				ids = append(ids, e.ID)
-			}
-		}
-	}
-	return ids
 }
 
 // externalSchedule201 turns a chargingSchedule of NotifyChargingLimit

@@ -28,8 +28,8 @@ func externalEvents(r *ocpptest.Recorder, from int) []site.ExternalSchedulesRepo
 // on the EVSE named (the station when evseId is absent or 0); a limit of
 // 0 is a limit (pause); without a schedule (K12.FR.03 applies only with
 // EnableNotifyChargingLimitWithSchedules) the event carries none. K13
-// ClearedChargingLimit clears the source on the EVSE, or on the station
-// and every EVSE without evseId.
+// ClearedChargingLimit clears the source on the EVSE (the station without
+// evseId).
 func TestV201ExternalLimitSchedules(t *testing.T) {
 	start := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) time.Time { return start.Add(d) }
@@ -84,9 +84,9 @@ func TestV201ExternalLimitSchedules(t *testing.T) {
 		{name: "K13 cleared on one EVSE", action: "ClearedChargingLimit",
 			payload: `{"chargingLimitSource":"EMS","evseId":1}`,
 			source:  "EMS", evses: []int{1}},
-		{name: "K13 cleared without evseId: station and every EVSE", action: "ClearedChargingLimit",
+		{name: "K13 cleared without evseId: the station's", action: "ClearedChargingLimit",
 			payload: `{"chargingLimitSource":"SO"}`,
-			source:  "SO", evses: []int{0, 1, 2}},
+			source:  "SO", evses: []int{0}},
 	}
 	h := ocpptest.Start(t, ocpptest.Options{Identities: []string{"CS1"}})
 	c := h.Dial(t, "CS1", v201opts())
