@@ -51,6 +51,17 @@
 //     loop's site.ChargerControl for those chargers); without it they fail
 //     with FAILED_PRECONDITION (reason NO_DELEGATION). See
 //     docs/delegation.md.
+//   - PlanService: GetPlan and WatchPlan (server stream) of
+//     "sites/{site}/plan"; Get/Set of the planner's inputs per site:
+//     prices (import, export, CO2 as time series), the limit schedule
+//     (windows per node, by source), load and PV forecasts, and the
+//     planner settings; SetSessionNeeds (energy or SoC target and
+//     departure; through [site.LoopController.SetNeeds]). Registered with
+//     [RegisterPlanService] on a [PlanBackend] (package planning's runner
+//     and the plan store); without one they fail with FAILED_PRECONDITION
+//     ([ErrNoPlanning]). Setting prices, schedules and forecasts is
+//     "grid limits" in the role table below, settings are "config". See
+//     docs/planning.md.
 //
 // Every change is a [site.Store.UpdateConfig] transaction: the handler
 // checks the etag and applies the change inside it and validates the whole
