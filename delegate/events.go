@@ -140,7 +140,7 @@ func (h *Hub) apply(ctx context.Context, ev site.Event) ([]site.Event, error) {
 			}
 			pub = append(pub, site.TransactionUpdated{EventHeader: e.EventHeader, Transaction: *updated})
 		}
-	case site.ChargingNeedsReported, site.ExternalLimitReported:
+	case site.ChargingNeedsReported, site.ExternalLimitReported, site.ExternalSchedulesReported:
 		// Nothing to store: the loop keeps them (as for OCPP chargers).
 		// The charger must be configured all the same.
 		_, err = h.cfg.Store.ChargerState(ctx, ref)
