@@ -66,7 +66,7 @@ func BenchmarkPlanSite(b *testing.B) {
 		name    string
 		n       int
 		rotated bool
-	}{{"sessions=10", 10, true}, {"sessions=100", 100, true}, {"sessions=1000", 1000, true}, {"single-phase-L1/sessions=100", 100, false}} {
+	}{{"sessions=10", 10, true}, {"sessions=100", 100, true}, {"sessions=1000", 1000, true}, {"single-phase-L1/sessions=100", 100, false}, {"single-phase-L1/sessions=1000", 1000, false}} {
 		s := benchSnapshot(tc.n, tc.rotated)
 		n := tc.n
 		b.Run(tc.name, func(b *testing.B) {

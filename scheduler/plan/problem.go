@@ -70,6 +70,9 @@ type problem struct {
 	// on the path being searched, which donors must not move into.
 	depth   int
 	freeing []bool
+	// improveDepth bounds the augmenting paths of the cost improvement,
+	// which calls free far more often than the placement.
+	improveDepth int
 	// donors bounds the sessions tried as donors for one exchange, so that
 	// a full slot at the grid connection of a large site costs O(donors),
 	// not O(sessions).
@@ -214,11 +217,15 @@ func newProblem(in *Input, cfg *Config) *problem {
 	// only on few sessions over few slots.
 	switch work := len(p.ss) * T; {
 	case work <= 2000 && T <= 24:
-		p.depth, p.donors, p.exchanges = 4, 24, 16
+		p.depth, p.donors, p.exchanges, p.improveDepth = 4, 24, 16, 4
 	case work <= 20000:
-		p.depth, p.donors, p.exchanges = 2, 12, 2
+		// Paths of one step in the cost improvement: the second step
+		// fans out by donors × slots again (about 20 times the work) and
+		// gained less than more one-step exchanges do (measured on the
+		// benchmark depots).
+		p.depth, p.donors, p.exchanges, p.improveDepth = 2, 12, 4, 1
 	default:
-		p.depth, p.donors, p.exchanges = 1, 8, 1
+		p.depth, p.donors, p.exchanges, p.improveDepth = 1, 8, 1, 1
 	}
 	return p
 }
