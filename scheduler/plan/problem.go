@@ -70,6 +70,10 @@ type problem struct {
 	// on the path being searched, which donors must not move into.
 	depth   int
 	freeing []bool
+	// gen counts the changes to the plan (every add); a session whose
+	// stuck equals gen was found, at that state, to have room in none of
+	// its slots, so free skips it as a donor at once.
+	gen uint64
 	// improveDepth bounds the augmenting paths of the cost improvement,
 	// which calls free far more often than the placement.
 	improveDepth int
@@ -102,6 +106,7 @@ type sess struct {
 	x        []float64
 	e        float64
 	done     bool // need met or frozen at its bottleneck
+	stuck    uint64
 }
 
 func (s *sess) level() float64 {
@@ -150,6 +155,7 @@ func newProblem(in *Input, cfg *Config) *problem {
 		y:        make([]float64, T),
 		co2:      make([]float64, T),
 		freeing:  make([]bool, T),
+		gen:      1,
 	}
 	margin := float64(cfg.SafetyMargin)
 	for n := range in.Nodes {
@@ -407,6 +413,7 @@ func (p *problem) room(s *sess, t int) (r float64, node int32, con int) {
 
 // add gives session s a more amperes in slot t (a may be negative).
 func (p *problem) add(s *sess, t int, a float64) {
+	p.gen++
 	s.x[t] += a
 	if s.x[t] < epsA {
 		a -= s.x[t]

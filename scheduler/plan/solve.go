@@ -70,10 +70,13 @@ func (p *problem) free(s *sess, t int, want, saving float64) bool {
 }
 
 func (p *problem) freeDepth(s *sess, t int, want, saving float64, depth int) bool {
-	_, node, con := p.room(s, t)
+	r0, node, con := p.room(s, t)
 	if node < 0 {
 		return false
 	}
+	// A scan that may mark donors stuck: at the top of a one-step search
+	// (no other slot excluded), at any cost, the binding constraint full.
+	mark := depth == p.depth && depth <= 1 && math.IsInf(saving, 1) && r0 <= epsA
 	p.freeing[t] = true
 	defer func() { p.freeing[t] = false }()
 	moved := false
@@ -87,6 +90,10 @@ func (p *problem) freeDepth(s *sess, t int, want, saving float64, depth int) boo
 		if tried++; tried > p.donors || want <= epsA {
 			break
 		}
+		if a.stuck == p.gen {
+			continue // no room in any of its slots, and nothing changed since
+		}
+		found := false // room for a in some slot
 		// Coefficient of the binding constraint: 1 on a phase, the
 		// number of phases on power.
 		ca, cs := 1.0, 1.0
@@ -115,6 +122,7 @@ func (p *problem) freeDepth(s *sess, t int, want, saving float64, depth int) boo
 					continue
 				}
 				room, _, _ := p.room(a, u)
+				found = found || room > epsA
 				if pass == 1 && room*p.k(a, u) < need*p.k(a, t) {
 					if deeper--; deeper < 0 {
 						break
@@ -135,6 +143,9 @@ func (p *problem) freeDepth(s *sess, t int, want, saving float64, depth int) boo
 				want -= m * ca / cs
 				moved = true
 			}
+		}
+		if mark && !found {
+			a.stuck = p.gen
 		}
 	}
 	return moved
