@@ -74,6 +74,9 @@ type problem struct {
 	// stuck equals gen was found, at that state, to have room in none of
 	// its slots, so free skips it as a donor at once.
 	gen uint64
+	// work counts the calls of room and the donors looked at, the units
+	// of the heuristic's work (tests bound it).
+	work int
 	// improveDepth bounds the augmenting paths of the cost improvement,
 	// which calls free far more often than the placement.
 	improveDepth int
@@ -395,6 +398,7 @@ func (p *problem) sessions(in *Input, cfg *Config) {
 // room is how much more current session s may get in slot t, and the
 // node and constraint that bind (-1 when its maximum binds).
 func (p *problem) room(s *sess, t int) (r float64, node int32, con int) {
+	p.work++
 	r, node, con = s.hi-s.x[t], -1, -1
 	base := t * p.nn
 	for _, n := range s.path {

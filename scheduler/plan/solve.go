@@ -84,6 +84,7 @@ func (p *problem) freeDepth(s *sess, t int, want, saving float64, depth int) boo
 	tried := 0
 	for _, j := range p.byNode[sp[0]:sp[1]] {
 		a := &p.ss[j]
+		p.work++
 		if a == s || a.x[t] <= epsA || !a.loads(con) {
 			continue
 		}
@@ -493,6 +494,7 @@ func (p *problem) balanceAt(b *sess, t int, tol float64, donors [][]int32) bool 
 	tried := 0
 	for _, j := range donors[int(node)*p.T+t] {
 		a := &p.ss[j]
+		p.work++
 		if a == b || a.x[t] <= epsA || !a.loads(con) || a.need <= 0 {
 			continue
 		}
@@ -650,6 +652,7 @@ func (p *problem) swap(s *sess, t1, t2 int, c1, c2 float64) bool {
 	changed := false
 	for _, j := range p.byNode[sp[0]:sp[1]] {
 		a := &p.ss[j]
+		p.work++
 		if a == s || a.x[t2] <= epsA || t1 >= a.end || !a.loads(con) {
 			continue
 		}
