@@ -526,6 +526,8 @@ func whyText(w plan.Why, nodes []nodeMeta) string {
 		return "the room left is below the minimum current"
 	case plan.WhyProfile:
 		return "the charger's period limit or the rounding step"
+	case plan.WhyNeedMet:
+		return "the need is met by then"
 	}
 	label := "a node"
 	if w.Node >= 0 && w.Node < len(nodes) {

@@ -100,11 +100,24 @@ func TestBuildAndPlan(t *testing.T) {
 			if len(s.Periods) == 0 || !s.Periods[0].Start.Equal(t0) || s.Periods[0].Limit != 0 {
 				t.Errorf("periods %+v: want 0 A from now", s.Periods)
 			}
-			// The planner says "profile" here where "price" is meant (its
-			// continuous plan is 0 in those slots): reported to the
-			// planner's owners. Either is accepted; a limit is not.
-			if w := s.WhyNot[0]; w.From != 0 || w.To < 3 || (w.Code != "price" && w.Code != "profile") {
+			// Empty in the evening because the night is cheaper: "price"
+			// (the planner said "profile" before 2026-11-25).
+			if w := s.WhyNot[0]; w.From != 0 || w.To < 3 || w.Code != "price" || w.Reason == "" {
 				t.Errorf("why-not %+v: want price for the evening", s.WhyNot)
+			}
+			// After the last slot it charges in: "need-met".
+			last := 0
+			for k, a := range s.Current {
+				if a > 0 {
+					last = k
+				}
+			}
+			metRun := false
+			for _, w := range s.WhyNot {
+				metRun = metRun || (w.Code == "need-met" && w.From == last+1 && w.Reason == "the need is met by then")
+			}
+			if !metRun {
+				t.Errorf("why-not %+v: want need-met from slot %d", s.WhyNot, last+1)
 			}
 		}},
 		{"grid-limit window", snap(func(s *Snapshot) {

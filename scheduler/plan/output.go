@@ -125,6 +125,10 @@ const (
 	// WhyInfeasible: the other load alone breaks a limit above the
 	// session in this slot.
 	WhyInfeasible
+	// WhyNeedMet: there was room, but the need is met before this slot
+	// (or, for a session without needs, at all: it charges as early as it
+	// can, so it is done).
+	WhyNeedMet
 )
 
 func (c WhyCode) String() string {
@@ -143,6 +147,8 @@ func (c WhyCode) String() string {
 		return "profile"
 	case WhyInfeasible:
 		return "infeasible"
+	case WhyNeedMet:
+		return "need-met"
 	}
 	return fmt.Sprintf("WhyCode(%d)", uint8(c))
 }

@@ -135,7 +135,11 @@ func (p *problem) result(in *Input, planned, cur [][]float64) Result {
 		sp.Met = e >= s.need-metTolerance(&cfg, p, s)
 		sp.Duration = time.Duration(s.end) * slot
 		sp.Periods = schedule(cur[i], s.end, p.T, slot, is.Unit, p.v, sp.Phases, is.MaxPeriods)
-		sp.Why = p.explain(in, s, planned[i], cur[i], s.e >= s.need-epsWh)
+		// Met in the continuous plan (to 1e-6 of the need: the exact
+		// path holds energies with a relative slack of 1e-8): rounding
+		// the profiles (s.e now) may lose a little, which is the
+		// profile's doing, not the reason the other slots are empty.
+		sp.Why = p.explain(in, s, planned[i], cur[i], p.energyOf(s, planned[i]) >= s.need-max(epsWh, 1e-6*s.need))
 		if s.need > 0 && s.end > 0 && s.e < s.need-epsWh {
 			res.Level = min(res.Level, s.level())
 		}
@@ -182,6 +186,12 @@ func (p *problem) result(in *Input, planned, cur [][]float64) Result {
 func (p *problem) explain(in *Input, s *sess, planned, cur []float64, met bool) []Why {
 	ws := make([]Why, p.T)
 	step := float64(in.config().Step)
+	last := -1 // the last slot the session charges in
+	for t := range s.end {
+		if cur[t] > 0 {
+			last = t
+		}
+	}
 	for t := range p.T {
 		w := Why{Code: WhyMax, Node: -1}
 		switch {
@@ -204,6 +214,11 @@ func (p *problem) explain(in *Input, s *sess, planned, cur []float64, met bool) 
 				w.Code = WhyMinCurrent
 			case planned[t] > cur[t]+step/2:
 				w.Code = WhyProfile
+			case met && (s.asap || t > last):
+				// Nothing left to charge: a session without needs
+				// charges as early as it can, so it is done; one with
+				// needs has them met by the end of an earlier slot.
+				w.Code = WhyNeedMet
 			case met:
 				w.Code = WhyPrice
 			case cur[t] == 0 && room < s.lo:
