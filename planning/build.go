@@ -73,11 +73,20 @@ func Build(s Snapshot, base *plan.Config) (*Built, error) {
 	cfg.DefaultEnergy = scheduler.WattHours(st.EffectiveDefaultEnergy())
 	cfg.DefaultStay = st.DefaultStay
 	slot, horizon := st.EffectiveSlot(), st.EffectiveHorizon()
-	start := s.Now.UTC().Truncate(time.Second)
 	b := &Built{currency: s.Inputs.Prices.Currency}
+	now := s.Now.UTC().Truncate(time.Second)
+	loc, err := s.Config.Site.Location()
+	if err != nil {
+		b.warnf("site time zone: %v; slots aligned in UTC", err)
+		loc = time.UTC
+	}
+	start := AlignSlot(now, slot, loc)
 	b.Input = plan.Input{
 		Start: start, Slot: slot, Horizon: horizon, Config: &cfg,
 		NominalVoltage: scheduler.Volts(s.Config.Site.NominalVoltage),
+	}
+	if now.After(start) {
+		b.Input.From = now
 	}
 	if b.Input.NominalVoltage == 0 {
 		b.Input.NominalVoltage = scheduler.Volts(site.DefaultNominalVoltage)
@@ -221,6 +230,22 @@ func Build(s Snapshot, base *plan.Config) (*Built, error) {
 		return nil, fmt.Errorf("planning: site %s: built an invalid planner input: %w", s.Config.Site.ID, err)
 	}
 	return b, nil
+}
+
+// AlignSlot returns the slot boundary at or before now: boundaries are
+// whole multiples of slot from local midnight in loc (15-minute slots at
+// :00, :15, :30 and :45 of the site's clock, also in zones half an hour off
+// UTC). On the day clocks change, they count from midnight in elapsed
+// time, so after the change they fall where the offset puts them (for
+// slots that divide an hour, still on the quarter hours).
+func AlignSlot(now time.Time, slot time.Duration, loc *time.Location) time.Time {
+	if slot <= 0 {
+		return now
+	}
+	l := now.In(loc)
+	midnight := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
+	since := now.Sub(midnight)
+	return midnight.Add(since - since%slot).UTC()
 }
 
 func (b *Built) warnf(format string, args ...any) {

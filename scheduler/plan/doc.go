@@ -6,8 +6,8 @@
 // Like package scheduler it is a pure function: [Plan] takes an [Input]
 // (the site tree with limits, windows and forecast other load per slot;
 // sessions with their needs and departures; prices and CO2 per slot) and
-// returns a [Result]. It does no I/O, reads no clock (Input.Start is
-// "now"), keeps no state and starts no goroutines. It imports only package
+// returns a [Result]. It does no I/O, reads no clock (Input.Start or
+// Input.From is "now"), keeps no state and starts no goroutines. It imports only package
 // scheduler, for its unit types; gonum is used only by the reference in
 // plan/lpref.
 //
@@ -46,7 +46,9 @@
 //
 // # What the caller must do
 //
-//   - Build the Input: slots start at Input.Start; resample forecasts and
+//   - Build the Input: slots start at Input.Start (to keep them on the
+//     clock, the boundary before now, with Input.From now: slot 0 then
+//     counts only from From for energy and cost); resample forecasts and
 //     day-ahead prices to the slots (one entry per slot, or none). Nodes
 //     are as in [scheduler.Input]: Nodes[0] the grid connection, parents
 //     before children, other load including the children's.

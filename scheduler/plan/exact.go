@@ -263,6 +263,9 @@ func (p *problem) components() (comps []*component, large bool) {
 				row.val = append(row.val, -p.k(&p.ss[i], t)/1000)
 			}
 		}
+		if comp == nil {
+			continue // the sessions of the slot are in a large component
+		}
 		y := comp.nx + len(comp.pv)
 		comp.pv = append(comp.pv, t)
 		row.idx = append(row.idx, y)

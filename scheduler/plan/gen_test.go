@@ -20,7 +20,8 @@ var start = time.Date(2025, 1, 15, 17, 0, 0, 0, time.UTC)
 // with random phases, rotations, minimums, maximums, priorities, needs
 // (some none, some from SoC), departures (some past, some mid-slot, some
 // unknown), period limits and units; prices (with ties), export prices
-// and CO2 sometimes.
+// and CO2 sometimes; sometimes a plan that takes effect within slot 0
+// (Input.From).
 func genInput(maxNodes, maxSessions, maxSlots int) *rapid.Generator[plan.Input] {
 	return rapid.Custom(func(t *rapid.T) plan.Input {
 		slot := rapid.SampledFrom([]time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour}).Draw(t, "slot")
@@ -80,6 +81,10 @@ func genInput(maxNodes, maxSessions, maxSlots int) *rapid.Generator[plan.Input] 
 			for k := range T {
 				in.CO2[k] = plan.GramsPerKWh(rapid.Float64Range(50, 600).Draw(t, fmt.Sprintf("co2_%d", k)))
 			}
+		}
+		if rapid.IntRange(0, 2).Draw(t, "has_from") == 0 {
+			// Slot 0 started before "now" (slots on the clock).
+			in.From = start.Add(time.Duration(rapid.Int64Range(0, int64(slot/time.Second)-1).Draw(t, "from_seconds")) * time.Second)
 		}
 		return in
 	})

@@ -23,9 +23,17 @@ type Grams float64
 // prices, CO2) is indexed by slot and must have exactly [Input.Slots]
 // entries, or none.
 type Input struct {
-	// Start is the beginning of slot 0, usually "now". The planner reads
-	// no clock.
+	// Start is the beginning of slot 0, usually "now" or the slot boundary
+	// before it. The planner reads no clock.
 	Start time.Time
+	// From is when the plan takes effect, in slot 0 (Start <= From <
+	// Start + Slot); zero means Start. With Start on a slot boundary before
+	// "now" and From "now", slots stay on the clock (15-minute slots at
+	// :00, :15, :30, :45) while slot 0 counts only from From: its energy
+	// (and so its cost) and its PV surplus are scaled by the part of the
+	// slot left. Its limits, forecasts and prices are those of the whole
+	// slot (windows that overlap it at all apply).
+	From time.Time
 	// Slot is the slot length: 5 to 60 minutes; 0 means 15 minutes.
 	Slot time.Duration
 	// Horizon is how far the plan looks ahead: at most 48 h and at least
@@ -188,6 +196,16 @@ func (in *Input) SlotLen() time.Duration {
 		return 15 * time.Minute
 	}
 	return in.Slot
+}
+
+// FirstFraction is the part of slot 0 the plan covers: 1 without From,
+// else (Start + Slot - From) / Slot.
+func (in *Input) FirstFraction() float64 {
+	if in.From.IsZero() || !in.From.After(in.Start) {
+		return 1
+	}
+	s := in.SlotLen()
+	return float64(in.Start.Add(s).Sub(in.From)) / float64(s)
 }
 
 // Slots is the number of slots in the horizon.

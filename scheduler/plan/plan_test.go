@@ -255,14 +255,49 @@ func TestValidateNamesFields(t *testing.T) {
 		Nodes:    []plan.Node{{ID: "grid", Parent: -1, Limit: scheduler.Uniform(-1)}},
 		Sessions: []plan.Session{{ID: "a", Node: 3, MaxCurrent: 0}},
 		Price:    []plan.PricePerKWh{1, 2},
+		From:     start.Add(-time.Minute), // before slot 0
 	}
 	_, err := plan.Plan(in)
 	if !errors.Is(err, plan.ErrInvalidInput) {
 		t.Fatalf("error %v, want ErrInvalidInput", err)
 	}
-	for _, f := range []string{"slot", "price", "nodes[0].limit[L1]", "sessions[0].node", "sessions[0].max_current"} {
+	for _, f := range []string{"slot", "from", "price", "nodes[0].limit[L1]", "sessions[0].node", "sessions[0].max_current"} {
 		if !strings.Contains(err.Error(), f+":") {
 			t.Errorf("error does not name %s: %v", f, err)
 		}
+	}
+}
+
+// TestFromScalesSlotZero: a plan in force from 17:10 in a slot that
+// started at 17:00 (slots on the clock) counts two thirds of slot 0's
+// energy, cost and PV surplus; the rest of the plan is as without From.
+func TestFromScalesSlotZero(t *testing.T) {
+	start := time.Date(2025, 1, 15, 17, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		from time.Time
+		frac float64
+	}{{"no From", time.Time{}, 1}, {"From at Start", start, 1}, {"two thirds left", start.Add(5 * time.Minute), 2.0 / 3}, {"a second left", start.Add(15*time.Minute - time.Second), 1.0 / 900}} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := plan.Input{Start: start, From: tc.from, Horizon: time.Hour, NominalVoltage: 230,
+				Nodes:    []plan.Node{{ID: "grid", Parent: -1, Limit: scheduler.Uniform(63)}},
+				Price:    []plan.PricePerKWh{0.1, 0.2, 0.3, 0.4},
+				Sessions: []plan.Session{{ID: "a", MaxCurrent: 16, EnergyNeeded: 100000}}}
+			if got := in.FirstFraction(); math.Abs(got-tc.frac) > 1e-12 {
+				t.Fatalf("FirstFraction %v, want %v", got, tc.frac)
+			}
+			res := mustPlan(t, in)
+			sp := res.Sessions[0]
+			perSlot := 16 * 230 * 3 * 0.25
+			want := perSlot * (3 + tc.frac)
+			// Every slot at 16 A: the need is far off.
+			if math.Abs(float64(sp.Energy)-want) > 1e-6*want {
+				t.Errorf("energy %.3f Wh, want %.3f", float64(sp.Energy), want)
+			}
+			cost := perSlot / 1000 * (0.1*tc.frac + 0.2 + 0.3 + 0.4)
+			if math.Abs(float64(res.Cost)-cost) > 1e-9 {
+				t.Errorf("cost %.6f, want %.6f", float64(res.Cost), cost)
+			}
+		})
 	}
 }

@@ -45,6 +45,7 @@ type entry struct {
 type problem struct {
 	T, nn  int
 	hours  float64 // slot length in hours
+	first  float64 // part of slot 0 the plan covers (Input.From)
 	v      float64
 	parent []int32
 	// limiting[n]: the node limits something in some slot.
@@ -125,6 +126,9 @@ func (p *problem) k(s *sess, t int) float64 {
 	if t == s.end-1 {
 		k *= s.lastFrac
 	}
+	if t == 0 {
+		k *= p.first
+	}
 	return k
 }
 
@@ -149,7 +153,7 @@ func newProblem(in *Input, cfg *Config) *problem {
 	nn := len(in.Nodes)
 	slot := in.SlotLen()
 	p := &problem{
-		T: T, nn: nn, hours: slot.Hours(), v: float64(in.NominalVoltage),
+		T: T, nn: nn, hours: slot.Hours(), v: float64(in.NominalVoltage), first: in.FirstFraction(),
 		parent:   make([]int32, nn),
 		limiting: make([]bool, nn),
 		cap:      make([]float64, T*nn*4),
@@ -215,6 +219,9 @@ func newProblem(in *Input, cfg *Config) *problem {
 			}
 			if n == 0 {
 				p.surplus[t] = max(0, -(other[0]+other[1]+other[2])*p.v*p.hours)
+				if t == 0 {
+					p.surplus[t] *= p.first
+				}
 			}
 		}
 	}

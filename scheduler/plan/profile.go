@@ -35,6 +35,24 @@ func (p *problem) profiles(in *Input, cfg *Config) [][]float64 {
 		cur[i] = c
 	}
 	p.loadRounded(cur)
+	// A current a hair (10 µA) below a step goes up to the step where the
+	// room left by the rounded limits allows: the exact path holds
+	// energies with a relative slack of 1e-8 per LP, so a car at 16 A may
+	// come out at 15.9999988 A, and rounding that down would lose a whole
+	// step over the slot.
+	for i := range p.ss {
+		s := &p.ss[i]
+		for t := range s.end {
+			c := cur[i][t]
+			up := min(s.hi, math.Floor((s.x[t]+1e-5)/step)*step)
+			if up <= c+step/2 || up < s.lo-epsA {
+				continue
+			}
+			if room, _, _ := p.roomRounded(s, t, c); room >= up-c {
+				p.set(s, cur[i], t, up, step)
+			}
+		}
+	}
 	// Give back what rounding and the minimum took, in the cheapest slots
 	// with room, in steps; the sessions furthest from their need first.
 	byLevel := make([]int, len(p.ss))

@@ -76,6 +76,9 @@ func (in *Input) Validate() error {
 	if s := in.SlotLen(); s < 5*time.Minute || s > time.Hour {
 		v.add("slot", "must be 5 to 60 minutes, got %v", s)
 	}
+	if !in.From.IsZero() && (in.From.Before(in.Start) || !in.From.Before(in.Start.Add(in.SlotLen()))) {
+		v.add("from", "must be in slot 0 (%v to %v), got %v", in.Start, in.Start.Add(in.SlotLen()), in.From)
+	}
 	if in.Horizon < 0 || in.Horizon > 48*time.Hour {
 		v.add("horizon", "must be 0 (24 h) to 48 h, got %v", in.Horizon)
 	}

@@ -138,6 +138,9 @@ func newModel(in *plan.Input) *model {
 			}
 			if n == 0 {
 				m.surplus[t] = max(0, -(other[0]+other[1]+other[2])*m.v*m.h)
+				if t == 0 {
+					m.surplus[t] *= in.FirstFraction()
+				}
 			}
 		}
 	}
@@ -198,6 +201,9 @@ func newModel(in *plan.Input) *model {
 			}
 			if ok {
 				m.k[i][t] = m.v * m.nph[i] * m.h
+				if t == 0 {
+					m.k[i][t] *= in.FirstFraction() // Input.From
+				}
 			}
 		}
 	}
