@@ -75,6 +75,10 @@ type problem struct {
 	// stuck equals gen was found, at that state, to have room in none of
 	// its slots, so free skips it as a donor at once.
 	gen uint64
+	// fullSess[t], fullGen[t]: session fullSess[t] had no room in slot t
+	// when the plan was at fullGen[t] (cost improvement).
+	fullSess []int32
+	fullGen  []uint64
 	// work counts the calls of room and the donors looked at, the units
 	// of the heuristic's work (tests bound it).
 	work int
@@ -163,6 +167,8 @@ func newProblem(in *Input, cfg *Config) *problem {
 		co2:      make([]float64, T),
 		freeing:  make([]bool, T),
 		gen:      1,
+		fullSess: make([]int32, T),
+		fullGen:  make([]uint64, T),
 	}
 	margin := float64(cfg.SafetyMargin)
 	for n := range in.Nodes {

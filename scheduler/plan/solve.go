@@ -574,9 +574,18 @@ func (p *problem) improve(sweeps int) {
 					if p.tierRoom(t2, en.tier) <= epsWh {
 						continue
 					}
-					if p.moveCheaper(s, t1, t2, en.tier) {
-						changed = true
-						continue
+					// A slot found without room for s, with nothing changed
+					// since, is skipped: the dearer slots t1 of a session
+					// whose cheap slots are full would otherwise each look
+					// at every one of them again (O(T²) room calls).
+					if p.fullSess[t2] != int32(i) || p.fullGen[t2] != p.gen {
+						if p.moveCheaper(s, t1, t2, en.tier) {
+							changed = true
+							continue
+						}
+						if r, _, _ := p.room(s, t2); r <= epsA {
+							p.fullSess[t2], p.fullGen[t2] = int32(i), p.gen
+						}
 					}
 					if s.x[t2] >= s.hi-epsA || budget <= 0 {
 						continue
