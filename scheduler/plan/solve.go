@@ -428,13 +428,13 @@ func (sn *snapshot) load(p *problem) {
 //
 // Donors are looked up in lists, per node and slot, of the sessions that
 // charge there and are above the lowest level of the sweep, highest level
-// first (rebuilt each sweep), not among every session below the node: when most sessions sit at the same level (needs just short of
-// feasible, everyone frozen together), scanning all of them for each
-// session and slot cost O(sessions² · slots) per sweep (1,000 sessions:
-// 10-26 s).
+// first (rebuilt each sweep), not among every session below the node:
+// when most sessions sit at the same level (needs just short of feasible,
+// everyone frozen together), scanning all of them for each session and
+// slot cost O(sessions² · slots) per sweep (1,000 sessions: 10-26 s).
 func (p *problem) balance(act []*sess) {
 	const tol = 1e-7
-	donors := make([][]int32, p.nn*p.T) // by node and slot
+	var d donorLists
 	for sweep := 0; sweep < 64; sweep++ {
 		changed := false
 		slices.SortStableFunc(act, func(a, b *sess) int { return cmp.Compare(a.level(), b.level()) })
@@ -444,25 +444,15 @@ func (p *problem) balance(act []*sess) {
 				low = min(low, b.level())
 			}
 		}
-		for k := range donors {
-			donors[k] = donors[k][:0]
-		}
 		// act is sorted by level: the lists are highest level first.
+		var above []*sess
 		for i := len(act) - 1; i >= 0; i-- {
-			a := act[i]
-			j := int32(a.idx)
-			if a.need <= 0 || a.level() <= low+tol {
+			if a := act[i]; a.need <= 0 || a.level() <= low+tol {
 				break
 			}
-			for t := range a.end {
-				if a.x[t] <= epsA {
-					continue
-				}
-				for _, n := range a.path {
-					donors[int(n)*p.T+t] = append(donors[int(n)*p.T+t], j)
-				}
-			}
+			above = append(above, act[i])
 		}
+		d.build(p, above)
 		for _, b := range act {
 			if b.e >= b.need-epsWh {
 				continue
@@ -471,7 +461,7 @@ func (p *problem) balance(act []*sess) {
 				if b.e >= b.need-epsWh {
 					break
 				}
-				if p.balanceAt(b, t, tol, donors) {
+				if p.balanceAt(b, t, tol, &d) {
 					changed = true
 				}
 			}
@@ -482,7 +472,53 @@ func (p *problem) balance(act []*sess) {
 	}
 }
 
-func (p *problem) balanceAt(b *sess, t int, tol float64, donors [][]int32) bool {
+// donorLists are the sessions charging per node and slot, in one array
+// (start[k]..start[k+1] for key k = node·T + slot).
+type donorLists struct {
+	start []int32
+	at    []int32
+}
+
+// build lists the sessions of ss (in that order) under every limiting
+// node on their path, in every slot they charge in.
+func (d *donorLists) build(p *problem, ss []*sess) {
+	keys := p.nn * p.T
+	d.start = slices.Grow(d.start[:0], keys+1)[:keys+1]
+	clear(d.start)
+	for _, a := range ss {
+		for t := range a.end {
+			if a.x[t] > epsA {
+				for _, n := range a.path {
+					d.start[int(n)*p.T+t+1]++
+				}
+			}
+		}
+	}
+	for k := range keys {
+		d.start[k+1] += d.start[k]
+	}
+	total := int(d.start[keys])
+	d.at = slices.Grow(d.at[:0], total)[:total]
+	next := slices.Clone(d.start[:keys]) // fill position per key
+	for _, a := range ss {
+		for t := range a.end {
+			if a.x[t] > epsA {
+				for _, n := range a.path {
+					k := int(n)*p.T + t
+					d.at[next[k]] = int32(a.idx)
+					next[k]++
+				}
+			}
+		}
+	}
+}
+
+func (d *donorLists) of(p *problem, node int32, t int) []int32 {
+	k := int(node)*p.T + t
+	return d.at[d.start[k]:d.start[k+1]]
+}
+
+func (p *problem) balanceAt(b *sess, t int, tol float64, donors *donorLists) bool {
 	room, node, con := p.room(b, t)
 	if node < 0 || room > epsA {
 		if room > epsA {
@@ -492,7 +528,7 @@ func (p *problem) balanceAt(b *sess, t int, tol float64, donors [][]int32) bool 
 	}
 	changed := false
 	tried := 0
-	for _, j := range donors[int(node)*p.T+t] {
+	for _, j := range donors.of(p, node, t) {
 		a := &p.ss[j]
 		p.work++
 		if a == b || a.x[t] <= epsA || !a.loads(con) || a.need <= 0 {
