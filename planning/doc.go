@@ -11,7 +11,11 @@
 // # Pieces
 //
 //   - [Build] and [Assemble] are pure: a [Snapshot] in, the planner's input
-//     out; the planner's result in, the [site.Plan] to store out. Price
+//     out; the planner's result in, the [site.Plan] to store out. Slots
+//     are on the site's clock ([AlignSlot]: multiples of the slot length
+//     from local midnight in the site's time zone): the plan starts at the
+//     boundary before Snapshot.Now and is in force from Now (plan.Input.From:
+//     slot 0 counts only from Now for energy and cost). Price
 //     series are resampled to slots as time-weighted means (before the
 //     first point the first value, after the end the last); forecasts
 //     likewise (0 outside their points). A node's forecast is load minus
@@ -48,22 +52,24 @@
 //
 // Measured with
 //
-//	go test -run '^$' -bench 'PlanSite|BuildAssemble' -benchmem -count 3 ./planning/
+//	go test -run '^$' -bench 'PlanSite|BuildAssemble' -benchmem -count 3 -benchtime 3x ./planning/
 //
-// on the shared 2-core machine (load from other work), one plan as the
-// runner makes it (Build, planner, Assemble; no Redis), depot of
-// bench_test.go (three-level tree, 96 slots of 15 minutes, half the cars
-// 1-phase, rotations spread):
+// on the shared 2-core machine (load average 1-6 from other work),
+// 2026-11-25, one plan as the runner makes it (Build, planner, Assemble;
+// no Redis), depot of bench_test.go (three-level tree, 96 slots of 15
+// minutes, half the cars 1-phase, rotations spread):
 //
-//	sessions   time/op       B/op
-//	10         2.3-3.5 ms    0.5 MB
-//	100        84-113 ms     2.9 MB
-//	1,000      102-183 ms    25 MB
-//	Build+Assemble alone, 1,000 sessions: 10-14 ms, 10 MB
+//	sessions   time/op          B/op
+//	10         0.43-0.68 ms     0.56 MB
+//	100        14.8-15.0 ms     2.9 MB
+//	1,000      63-65 ms         25 MB
+//	Build+Assemble alone, 1,000 sessions: 8.5-9.1 ms, 10 MB
 //
-// The planner's slow case: with every 1-phase car on L1 (no rotations)
-// and needs just short of feasible, 100 sessions take 0.48-0.60 s and
-// 1,000 take 13-26 s per plan (reported to the planner).
+// The planner's slow case, every 1-phase car on L1 (no rotations) and
+// needs just short of feasible: 100 sessions 29-30 ms, 1,000 sessions
+// 0.38-0.44 s per plan, 35 MB (was 0.28-0.60 s and 13-30 s). Most of a
+// plan is the planner's; scheduler/plan/PLANNER.md has the figures before
+// and after and where the time went.
 //
 // # What the caller must do
 //

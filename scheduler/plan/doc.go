@@ -65,22 +65,25 @@
 //
 // # Performance
 //
-// Measured with
+// Measured on 2026-11-25 with
 //
-//	go test -run '^$' -bench . -benchmem -count 3 ./scheduler/plan/
+//	go test -run '^$' -bench . -benchmem -count 3 -benchtime 3x ./scheduler/plan/
 //
-// on the shared 2-core machine (Intel Xeon, go1.26, load average 1-4 from
+// on the shared 2-core machine (Intel Xeon, go1.26, load average 1-6 from
 // other work), on the reference depot (three-level tree, 96 slots of 15
 // minutes, see bench_test.go):
 //
-//	sessions    time/op     B/op        allocs/op
-//	10          0.45-0.46 ms   193 KB        278
-//	100         16.3-16.5 ms   1.6 MB      2,105
-//	1,000       154-157 ms     19 MB      23,056
-//	exact, 4 x 12 slots (BenchmarkPlanExact)  0.71 ms  600 KB  567
+//	sessions    time/op        B/op       allocs/op
+//	10          0.48-0.59 ms   0.23 MB         289
+//	100         7.7-8.6 ms     1.9 MB        2,094
+//	1,000       164-187 ms     19.9 MB      23,070
+//	exact, 4 x 12 slots (BenchmarkPlanExact)  0.83-1.16 ms  600 KB  568
 //
 // The depot is one component (its grid connection binds), beyond the
-// exact path's bound: it is planned by the heuristic.
+// exact path's bound: it is planned by the heuristic. The slow case of
+// 1-phase cars all on L1 (planning's BenchmarkPlanSite/single-phase-L1):
+// 100 sessions 29-30 ms, 1,000 sessions 0.38-0.44 s per plan (was 0.28 s
+// and 13-30 s). PLANNER.md has the figures before and after.
 //
 // Targets: 100 sessions < 50 ms, 1,000 < 1 s, memory < 200 MB.
 package plan
