@@ -181,6 +181,22 @@ func (l *siteLoop) newCommand(ref evseRef, kind cmdKind, f form, a site.Amps, no
 	if kind == kindDynamic {
 		rec.Expires = now.Add(l.m.cfg.Lease)
 		req.Start, req.Duration = now, l.m.cfg.Lease
+		// Following a plan: later periods at its slot boundaries, none
+		// above period 0 (plan.go). The schedule starts at now to the
+		// second, so the periods start on the boundaries exactly and it
+		// ends no later than the lease the ledger counts.
+		start, later := l.planPeriods(ref, a, now)
+		for _, p := range later {
+			if len(req.Periods) == 1 {
+				req.Start = start
+			}
+			x := float64(p.limit)
+			if f.unit == site.UnitWatts {
+				x *= float64(rec.Phases) * float64(v)
+			}
+			req.Periods = append(req.Periods, site.Period{Offset: p.at.Sub(start), Limit: x})
+		}
+		l.notePeriods(ref, rec.Seq, later)
 	}
 	return &command{kind: kind, ref: c.ref, evse: ref.id(), rec: rec, req: req, form: f,
 		deadline: now.Add(l.m.cfg.AnswerTimeout), readback: kind == kindDynamic && !l.m.cfg.NoReadback}

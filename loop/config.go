@@ -102,6 +102,20 @@ type Config struct {
 	// Inbox is the size of each site's event queue; when it is full the
 	// loop re-reads the state from the store instead. Default 1024.
 	Inbox int
+
+	// Plans gives each site's plan (package planning's Runner); the loop
+	// caps EVSEs at their plan's limit for now and sends the plan's
+	// later slots as periods of their profiles (see plan.go). nil: real
+	// time only. PlanMaxAge: a plan computed longer ago is not followed;
+	// default two of its slots. PlanPoll is how often a site's plan is
+	// read again; default 5s.
+	Plans      site.PlanReader
+	PlanMaxAge time.Duration
+	PlanPoll   time.Duration
+
+	// book keeps the plans read and the periods sent, per Manager (set
+	// by withDefaults, never by the caller).
+	book *planBook
 }
 
 // Validate checks the required fields and ranges.
@@ -135,7 +149,8 @@ func (c *Config) Validate() error {
 	}{{"Tick", c.Tick}, {"Coalesce", c.Coalesce}, {"AnswerTimeout", c.AnswerTimeout}, {"CommandTimeout", c.CommandTimeout},
 		{"Lease", c.Lease}, {"RenewBefore", c.RenewBefore}, {"MinRaiseInterval", c.MinRaiseInterval}, {"Grace", c.Grace},
 		{"ResumeGrace", c.ResumeGrace}, {"SiteRescan", c.SiteRescan}, {"DrawSettle", c.DrawSettle},
-		{"SampleMaxAge", c.SampleMaxAge}, {"MeterMaxAge", c.MeterMaxAge}, {"OtherLoadHold", c.OtherLoadHold}} {
+		{"SampleMaxAge", c.SampleMaxAge}, {"MeterMaxAge", c.MeterMaxAge}, {"OtherLoadHold", c.OtherLoadHold},
+		{"PlanMaxAge", c.PlanMaxAge}, {"PlanPoll", c.PlanPoll}} {
 		if d.v < 0 {
 			errs = append(errs, errors.New("loop: config: "+d.name+" must not be negative"))
 		}
@@ -194,6 +209,8 @@ func (c Config) withDefaults() Config {
 	if c.Inbox <= 0 {
 		c.Inbox = 1024
 	}
+	def(&c.PlanPoll, 5*time.Second)
+	c.book = newPlanBook() // a new one for every Manager
 	return c
 }
 
