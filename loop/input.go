@@ -184,6 +184,7 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 		}
 	}
 	rt.state = se.State
+	l.capByPlan(b.now, ref, &se) // plan.go: capped at the plan's limit for now
 	b.in.EVSEs = append(b.in.EVSEs, se)
 	b.entries = append(b.entries, entry)
 	b.evs = append(b.evs, ref)

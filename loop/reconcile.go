@@ -385,7 +385,7 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 	if forms[rt.formIdx].purpose == site.PurposeTx {
 		into = &ls.Tx
 	}
-	if has && same(dyn, target) && !renew && !rt.forceSend && !rt.resendDyn && !slotTimedOut(into, now) {
+	if has && same(dyn, target) && !renew && !rt.forceSend && !rt.resendDyn && !slotTimedOut(into, now) && !l.periodsDue(b, i, ref, now) {
 		return plan{}, false
 	}
 	if slotTimedOut(into, now) && !(has && same(dyn, target)) {
@@ -397,7 +397,7 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 		}
 	}
 	raise := target > e.CountedAt(now)+near
-	up := raise || target > e.Applied(now)+near
+	up := raise || target > e.Applied(now)+near || l.periodsRaise(ref, e, target, now) // plan.go
 	if lowerOnly && up {
 		return plan{}, false
 	}
