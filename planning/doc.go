@@ -60,14 +60,14 @@
 // minutes, half the cars 1-phase, rotations spread):
 //
 //	sessions   time/op          B/op
-//	10         0.43-0.68 ms     0.56 MB
-//	100        14.8-15.0 ms     2.9 MB
-//	1,000      63-65 ms         25 MB
-//	Build+Assemble alone, 1,000 sessions: 8.5-9.1 ms, 10 MB
+//	10         0.74-0.84 ms     0.56 MB
+//	100        15.1-16.2 ms     2.9 MB
+//	1,000      68-84 ms         25 MB
+//	Build+Assemble alone, 1,000 sessions: 8.5-12.5 ms, 10 MB
 //
 // The planner's slow case, every 1-phase car on L1 (no rotations) and
-// needs just short of feasible: 100 sessions 29-30 ms, 1,000 sessions
-// 0.38-0.44 s per plan, 35 MB (was 0.28-0.60 s and 13-30 s). Most of a
+// needs just short of feasible: 100 sessions 32-36 ms, 1,000 sessions
+// 0.39-0.40 s per plan, 47 MB (was 0.28-0.60 s and 13-30 s). Most of a
 // plan is the planner's; scheduler/plan/PLANNER.md has the figures before
 // and after and where the time went.
 //

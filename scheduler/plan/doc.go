@@ -74,15 +74,15 @@
 // minutes, see bench_test.go):
 //
 //	sessions    time/op        B/op       allocs/op
-//	10          0.48-0.59 ms   0.23 MB         289
-//	100         7.7-8.6 ms     1.9 MB        2,094
-//	1,000       164-187 ms     19.9 MB      23,070
-//	exact, 4 x 12 slots (BenchmarkPlanExact)  0.83-1.16 ms  600 KB  568
+//	10          0.49-0.91 ms   0.23 MB         289
+//	100         11.6-12.3 ms   1.9 MB        2,218
+//	1,000       156-161 ms     19.9 MB      23,069
+//	exact, 4 x 12 slots (BenchmarkPlanExact)  1.07-1.18 ms  600 KB  568
 //
 // The depot is one component (its grid connection binds), beyond the
 // exact path's bound: it is planned by the heuristic. The slow case of
 // 1-phase cars all on L1 (planning's BenchmarkPlanSite/single-phase-L1):
-// 100 sessions 29-30 ms, 1,000 sessions 0.38-0.44 s per plan (was 0.28 s
+// 100 sessions 32-36 ms, 1,000 sessions 0.39-0.40 s per plan (was 0.28 s
 // and 13-30 s). PLANNER.md has the figures before and after.
 //
 // Targets: 100 sessions < 50 ms, 1,000 < 1 s, memory < 200 MB.
