@@ -49,7 +49,11 @@ func benchGridLimitChange(b *testing.B, n int) {
 		s.Chargers = append(s.Chargers, c)
 	}
 	tick := 50 * time.Millisecond
-	e := newEnv(b, s, envOptions{Tick: tick, MeterInterval: 60 * time.Second, LogLevel: "info"})
+	level := "info"
+	if v := os.Getenv("E2E_LOG_LEVEL"); v != "" {
+		level = v // debug: every decision of the loop, in the log kept with E2E_KEEP_LOGS
+	}
+	e := newEnv(b, s, envOptions{Tick: tick, MeterInterval: 60 * time.Second, LogLevel: level})
 	hi, lo := site.Amps(9*n+1), site.Amps(7*n+1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()

@@ -126,7 +126,12 @@
 // too much (unsafe); overestimating only costs energy. So:
 //
 //   - interval narrower than 3 A: measured; the cap (the safe end) is used
-//     and kept as the phase's well-founded value;
+//     and kept as the phase's well-founded value; but when the interval is
+//     not exact (one of our limits changed within DrawSettle, a car ramps
+//     after our own raise) and the well-founded value (younger than
+//     OtherLoadHold) lies in it, that value is kept: the cap counted our
+//     own raise as other load and made a limit cycle (lower, raise again
+//     once the draw was known, every ~20 s);
 //   - wider (cars in flux): the well-founded value, if younger than
 //     OtherLoadHold, moved into [floor, cap]. A rise of the other load
 //     that the reading proves even with every car at its highest lifts
@@ -163,8 +168,10 @@
 // as fixed load. A share below the car's minimum is 0. An EVSE without a
 // car gets 0: a car that arrives while we are gone does not charge until
 // we are back (the price of giving the cars that are there their full
-// share now). Lowers are sent at once; a raise smaller than 1 A is not sent
-// (other load moves all the time); a raise goes through the ledger like
+// share now). Lowers are sent at once; a raise goes to the share less 1 A
+// (fallbackSlack) and only when that is at least 1 A more (fallbackBand):
+// shares move with every change of other load or cars, and a fallback that
+// followed every move went out with every dynamic change; a raise goes through the ledger like
 // any other and may wait behind the EVSE's dynamic lower that makes room
 // for it. When we are gone, load we do not measure may grow: lower
 // FallbackFraction to leave room for it.

@@ -285,6 +285,15 @@ func prune(ls *site.EVSELoopState, now time.Time) bool {
 // time, and a fallback kept below what was computed is still safe.
 const fallbackBand site.Amps = 1
 
+// fallbackSlack: a fallback is raised to its share less this, so that a
+// share falling back by up to this needs no fallback lower. In a site
+// where every car is at its share the share moves with every change of
+// other load or cars, and the fallback went out with every dynamic
+// change, raise and lower (issue #6, half of all profiles). A fallback
+// only applies when we are gone: an ampere less there costs next to
+// nothing.
+const fallbackSlack site.Amps = 1
+
 // fallbacks computes every EVSE's fallback limit. The scheduler and the
 // ledger count every EVSE at least at its accepted fallback whatever its
 // dynamic limit (a charger returns to it when its lease runs out), so a
@@ -349,8 +358,13 @@ func (l *siteLoop) fallbacks(b *built) {
 		switch {
 		case fixed[i] && acc != nil:
 			a = acc.Limit // cannot be changed now; unchanged when it answers again
-		case acc != nil && a >= acc.Limit && a < acc.Limit+fallbackBand:
+		case acc != nil && a >= acc.Limit && a < acc.Limit+fallbackSlack+fallbackBand:
 			a = acc.Limit
+		case acc != nil && a > acc.Limit:
+			// A raise leaves fallbackSlack below the share (not below
+			// the car's minimum), so the share may fall back a little
+			// without a fallback lower.
+			a = max(acc.Limit, min(a, max(a-fallbackSlack, evs[i].Min)))
 		}
 		b.evs[i].rt().fallback = a
 	}

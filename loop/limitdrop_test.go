@@ -107,3 +107,38 @@ func TestLoweredLimitKeepsCarsCharging(t *testing.T) {
 		})
 	}
 }
+
+// A car that starts charging before its transaction gets its limit as a
+// TxDefault profile, then as a Tx profile; when the limit drops later,
+// the TxDefault profile (the charger returns to it when the Tx profile
+// ends) is lowered too, so the EVSE is counted at its new limit, not at
+// the old TxDefault one for the rest of its lease. (Regression: at 1,000
+// chargers, EVSEs counted at their maximum by leftover TxDefault profiles
+// held every raise of the site back for ten minutes.)
+func TestStaleTxDefaultLowered(t *testing.T) {
+	h := newHarness(t, depot(63, 2), nil)
+	evs := append(h.connectIdle("cp1"), site.EVSEStatusChanged{EventHeader: h.hdr("cp1"), EVSE: 1, Status: site.StatusCharging})
+	h.run(evs...)
+	if got := lastDynamic(h.ctrl.since(0)); got["cp1"] < 25 {
+		t.Fatalf("setup: cp1 TxDefault limit %v, want the whole site less the margin", got["cp1"])
+	}
+	h.run(site.TransactionStarted{EventHeader: h.hdr("cp1"), Transaction: site.Transaction{ID: "tx-cp1", EVSE: 1, Start: h.clk.Now()}})
+	h.run(h.plugIn("cp2", caps16, acme)...)
+	h.advance(15 * time.Second)
+	mark := h.ctrl.mark()
+	h.setGridLimit(40)
+	v := h.evseView("cp1")
+	if v.Limit > 20 || !near1(float64(v.CountedAt), float64(v.Limit)) {
+		t.Errorf("cp1 after the lower: limit %.1f A, counted at %.1f A; want counted at its limit", v.Limit, v.CountedAt)
+	}
+	lowered := false
+	for _, c := range h.ctrl.since(mark) {
+		if c.Ref.ChargerID == "cp1" && c.Req.StackLevel > 0 && c.Req.Purpose == site.PurposeTxDefault && near1(c.Req.Periods[0].Limit, float64(v.Limit)) {
+			lowered = true
+		}
+	}
+	if !lowered {
+		t.Errorf("cp1's TxDefault profile not lowered: %+v", h.ctrl.since(mark))
+	}
+	h.checkLedger()
+}

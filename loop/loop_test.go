@@ -116,14 +116,18 @@ func TestLowersBeforeRaises(t *testing.T) {
 	h.ctrl.releaseLate()
 	h.settle()
 	// Then cp2's fallback 0 (a lower), and only after its answer cp1's
-	// raises: its dynamic limit, then its fallback (its fair share now).
+	// raises: its dynamic limit to its fair share now, then its fallback
+	// to the share less fallbackSlack.
 	calls = h.ctrl.since(mark)[1:]
 	if len(calls) != 3 || calls[0].Ref.ChargerID != "cp2" || calls[0].Req.StackLevel != 0 || calls[0].Req.Periods[0].Limit != 0 {
 		t.Fatalf("after the dynamic lower, want cp2's fallback 0 then cp1's raises; got %+v", calls)
 	}
-	for i, lvl := range []int{1, 0} {
-		if c := calls[1+i]; c.Ref.ChargerID != "cp1" || c.Req.StackLevel != lvl || !near1(c.Req.Periods[0].Limit, 31.5) {
-			t.Fatalf("after the lowers were accepted, want cp1 raised to 31.5 A (dynamic, then fallback); got %+v", calls)
+	for i, want := range []struct {
+		lvl int
+		a   float64
+	}{{1, 31.5}, {0, 31.5 - float64(fallbackSlack)}} {
+		if c := calls[1+i]; c.Ref.ChargerID != "cp1" || c.Req.StackLevel != want.lvl || !near1(c.Req.Periods[0].Limit, want.a) {
+			t.Fatalf("after the lowers were accepted, want cp1 raised to 31.5 A (dynamic), then its fallback to 30.5 A; got %+v", calls)
 		}
 	}
 	h.checkLedger()

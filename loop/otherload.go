@@ -241,6 +241,16 @@ func (l *siteLoop) estimate(b *built, n int, r site.MeterReading, drawLo, drawHi
 			if !hp.at.IsZero() && !hp.at.Before(r.Time) {
 				other[p] = max(other[p], hp.other)
 			}
+		case capv-floor <= wellFoundedBand && capv-floor > float64(near) &&
+			!hp.at.IsZero() && b.now.Sub(hp.at) <= cfg.OtherLoadHold && hp.other >= floor && hp.other <= capv:
+			// Narrow, but not exact: one of our limits changed within
+			// DrawSettle of the reading (a car ramping after our own
+			// raise). The last well-founded value agrees with the
+			// reading: kept (not renewed). Taking the cap counted our
+			// own raise as other load, lowered the car and raised it
+			// again once the draw was known: a limit cycle of two
+			// profiles every 20 s per EVSE.
+			other[p], modes[p] = hp.other, "held"
 		case capv-floor <= wellFoundedBand:
 			other[p], modes[p] = capv, "measured"
 			*hp = heldLoad{at: r.Time, other: capv}

@@ -386,7 +386,7 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 		into = &ls.Tx
 	}
 	if has && same(dyn, target) && !renew && !rt.forceSend && !rt.resendDyn && !slotTimedOut(into, now) && !l.periodsDue(b, i, ref, now) {
-		return plan{}, false
+		return l.lowerOtherSlot(i, ref, forms[rt.formIdx], into, e, target, now)
 	}
 	if slotTimedOut(into, now) && !(has && same(dyn, target)) {
 		// fall through: the change itself is due
@@ -412,6 +412,32 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 		rt.resumeRaise = false
 	}
 	return plan{i: i, ref: ref, cmd: cmd, exempt: exempt, up: up}, true
+}
+
+// lowerOtherSlot returns a lower of the dynamic profile in the slot we do
+// not send to (TxDefault while the Tx profile carries the limit, or the
+// other way round) when one is in force above target: the charger falls
+// back to it when the other ends, so the ledger counts the EVSE at it
+// until its lease ends. (A car plugged in right after its idle EVSE was
+// raised to its maximum by TxDefault kept being counted at the maximum
+// for the whole lease under its Tx limit, and held every raise of the
+// site back.)
+func (l *siteLoop) lowerOtherSlot(i int, ref evseRef, f form, into *site.ProfileSlot, e *ledger.Entry, target site.Amps, now time.Time) (plan, bool) {
+	ls := ref.ls()
+	other, purpose := &ls.TxDefault, site.PurposeTxDefault
+	if into == &ls.TxDefault {
+		other, purpose = &ls.Tx, site.PurposeTx
+	}
+	a := other.Accepted
+	if a == nil || len(other.Pending) > 0 || (!a.Expires.IsZero() && !now.Before(a.Expires)) || a.Limit <= target+near {
+		return plan{}, false
+	}
+	if purpose == site.PurposeTx && (e.TxID == "" || a.TransactionID != e.TxID) {
+		return plan{}, false // the charger dropped it with its transaction
+	}
+	f.purpose = purpose
+	cmd := l.newCommand(ref, kindDynamic, f, target, now)
+	return plan{i: i, ref: ref, cmd: cmd, exempt: true}, true
 }
 
 // leaseEnd is when the dynamic profile in force ends.
