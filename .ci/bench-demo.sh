@@ -90,8 +90,8 @@ if m:
 print("meter report errors: %d" % r["meter_errors"])
 # Why the profiles went out, from smartcharged's debug log ("profile
 # accepted" lines): fallback vs dynamic; dynamic ones as renewals (same
-# limit), raises, lowers (under 1 A apart) and flip-flops (back to the
-# limit of two changes before within 30 s: an oscillation).
+# limit), raises, lowers (under 1 A apart) and flip-flops (back within
+# 0.3 A of the limit of two changes before, within 30 s: an oscillation).
 from datetime import datetime
 acc = []
 try:
@@ -123,7 +123,7 @@ if acc:
             cls["renewal"] += 1
         else:
             cls["raise" if lim > h[-1][1] else ("lower" if h[-1][1] - lim >= 1 else "lower<1A")] += 1
-            if len(h) >= 2 and lim == h[-2][1] and (t - h[-2][0]).total_seconds() <= 30:
+            if len(h) >= 2 and abs(lim - h[-2][1]) <= 0.3 and (lim - h[-1][1]) * (h[-1][1] - h[-2][1]) < 0 and (t - h[-2][0]).total_seconds() <= 30:
                 cls["flip-flop"] += 1
                 flips[key] = flips.get(key, 0) + 1
         h.append((t, lim))
