@@ -118,7 +118,12 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 
 	lc := cfg.File.Loop
 	sched := lc.schedulerConfig()
+	// The loop follows each site's plan (loop/plan.go); the planning
+	// runner reads the loop's allocations, so it is made after the loop
+	// and bound below (until then: real time only).
+	plans := &latePlans{}
 	loopCfg := loop.Config{
+		Plans:            plans,
 		Store:            store,
 		LoopState:        store,
 		Control:          control,
@@ -171,6 +176,7 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 		return nil, fmt.Errorf("planning: %w", err)
 	}
 	p.plan = runner
+	plans.bind(runner)
 
 	opts := &apiserver.Options{Auth: auth, Clock: clock, Logger: log.With("component", "api"),
 		Allocations: mgr, Loop: mgr, Delegation: hub}
@@ -297,4 +303,26 @@ func (l *lateSink) Publish(ev site.Event) {
 	if s := l.sink.Load(); s != nil {
 		(*s).Publish(ev)
 	}
+}
+
+// latePlans gives the loop the planning runner's plans once the runner
+// is bound; before that there is no plan (ErrNotFound).
+type latePlans struct {
+	r atomic.Pointer[planning.Runner]
+}
+
+func (l *latePlans) bind(r *planning.Runner) { l.r.Store(r) }
+
+func (l *latePlans) Plan(ctx context.Context, siteID string) (site.Plan, error) {
+	if r := l.r.Load(); r != nil {
+		return r.Plan(ctx, siteID)
+	}
+	return site.Plan{}, fmt.Errorf("plan of site %s: planning not started: %w", siteID, site.ErrNotFound)
+}
+
+func (l *latePlans) WatchPlan(ctx context.Context, siteID string) (<-chan site.PlanUpdate, error) {
+	if r := l.r.Load(); r != nil {
+		return r.WatchPlan(ctx, siteID)
+	}
+	return nil, fmt.Errorf("plans of site %s: planning not started: %w", siteID, site.ErrUnavailable)
 }
