@@ -71,7 +71,7 @@ e2e: redis-check
 ## per hour; DEMO_DURATION=5m for a short one). About an hour; the figures
 ## are in docs/benchmarks.md.
 bench-e2e: build redis-check
-	$(GO) test -run '^$$' -bench GridLimitChange -benchtime 1x -timeout 60m ./e2e/
+	E2E_SMARTCHARGED=$(BIN)/smartcharged $(GO) test -run '^$$' -bench GridLimitChange -benchtime 1x -timeout 60m ./e2e/
 	BIN=$(BIN) ./.ci/bench-hold.sh
 	BIN=$(BIN) ./.ci/bench-demo.sh $${DEMO_DURATION:-30m}
 
