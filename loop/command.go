@@ -186,6 +186,9 @@ func (l *siteLoop) newCommand(ref evseRef, kind cmdKind, f form, a site.Amps, no
 		// second, so the periods start on the boundaries exactly and it
 		// ends no later than the lease the ledger counts.
 		start, later := l.planPeriods(ref, a, now)
+		if later = l.clampLater(ref, a, start, later, now); len(later) > 0 && start.IsZero() {
+			start = now.Truncate(time.Second)
+		}
 		for _, p := range later {
 			if len(req.Periods) == 1 {
 				req.Start = start

@@ -55,6 +55,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -91,8 +92,8 @@ type sitePlan struct {
 	readAt time.Time
 	// idx maps an EVSE key to its session in plan.Sessions.
 	idx map[string]int
-	// sent holds, per EVSE key, the later periods of the last dynamic
-	// profiles sent (by the record's Seq; newest last).
+	// sent holds, per EVSE key, the later periods of the dynamic
+	// profiles it has (accepted or pending, by the record's Seq).
 	sent map[string][]sentPeriods
 }
 
@@ -102,10 +103,6 @@ type sentPeriods struct {
 	seq     int64
 	periods []ampPeriod
 }
-
-// keepSent is how many profiles' periods are kept per EVSE (the Tx and
-// TxDefault slots with their pending ones).
-const keepSent = 6
 
 // ampPeriod is a period of a schedule in A per phase from an absolute
 // time on.
@@ -304,32 +301,53 @@ func mergePeriods(a site.Amps, ps []ampPeriod, n int) []ampPeriod {
 	return ps
 }
 
-// notePeriods records the later periods sent with a dynamic profile.
+// notePeriods records the later periods sent with a dynamic profile, and
+// forgets those of profiles the EVSE no longer has (accepted or
+// pending).
 func (l *siteLoop) notePeriods(ref evseRef, seq int64, ps []ampPeriod) {
 	if l.m.cfg.book == nil || l.m.cfg.Plans == nil {
 		return
 	}
 	sp := l.m.cfg.book.site(l.id)
 	k := ref.key()
-	list := append(sp.sent[k], sentPeriods{seq: seq, periods: ps})
-	if len(list) > keepSent {
-		list = append(list[:0], list[len(list)-keepSent:]...)
+	ls := ref.ls()
+	keep := sp.sent[k][:0]
+	for _, s := range sp.sent[k] {
+		if hasRecord(ls, s.seq) {
+			keep = append(keep, s)
+		}
 	}
-	sp.sent[k] = list
+	sp.sent[k] = append(keep, sentPeriods{seq: seq, periods: ps})
 }
 
-// sentFor returns the later periods of the profile of record r (none
-// when unknown: it counts as a single period).
-func (l *siteLoop) sentFor(ref evseRef, r *site.ProfileRecord) []ampPeriod {
+// hasRecord reports whether an EVSE has the dynamic profile of record
+// seq, accepted or pending.
+func hasRecord(ls *site.EVSELoopState, seq int64) bool {
+	for _, s := range [2]*site.ProfileSlot{&ls.TxDefault, &ls.Tx} {
+		if s.Accepted != nil && s.Accepted.Seq == seq {
+			return true
+		}
+		for _, p := range s.Pending {
+			if p.Seq == seq {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sentFor returns the later periods of the profile of record r, and
+// whether they are known (a profile sent before a restart: not known).
+func (l *siteLoop) sentFor(ref evseRef, r *site.ProfileRecord) ([]ampPeriod, bool) {
 	if l.m.cfg.book == nil || l.m.cfg.Plans == nil {
-		return nil
+		return nil, false
 	}
 	for _, s := range l.m.cfg.book.site(l.id).sent[ref.key()] {
 		if s.seq == r.Seq {
-			return s.periods
+			return s.periods, true
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // valueAt is a schedule's limit at t: period 0 at a, then ps.
@@ -371,7 +389,7 @@ func (l *siteLoop) periodsDue(b *built, i int, ref evseRef, now time.Time) bool 
 		return false
 	}
 	start, want := l.planPeriods(ref, r.Limit, now)
-	have := l.sentFor(ref, r)
+	have, _ := l.sentFor(ref, r) // not known: a single period (sent once more)
 	if len(want) == 0 && len(have) == 0 {
 		return false
 	}
@@ -397,42 +415,76 @@ func (l *siteLoop) periodsDue(b *built, i int, ref evseRef, now time.Time) bool 
 	return true
 }
 
+// applying is one dynamic profile an EVSE may apply: period 0 at a,
+// later periods ps (known: sent by this process), until end.
+type applying struct {
+	a     site.Amps
+	ps    []ampPeriod
+	end   time.Time
+	known bool
+}
+
+// mayApply lists the dynamic profiles an EVSE may apply from now on:
+// the accepted one in force and every pending one whose lease runs.
+func (l *siteLoop) mayApply(ref evseRef, ls *site.EVSELoopState, txID string, now time.Time) []applying {
+	var out []applying
+	add := func(r *site.ProfileRecord) {
+		ps, known := l.sentFor(ref, r)
+		out = append(out, applying{r.Limit, ps, r.Expires, known})
+	}
+	if r := inForce(ls, &ledger.Entry{TxID: txID}, now); r != nil {
+		add(r)
+	}
+	for _, s := range [2]*site.ProfileSlot{&ls.TxDefault, &ls.Tx} {
+		for j := range s.Pending {
+			if r := &s.Pending[j]; r.Expires.IsZero() || now.Before(r.Expires) {
+				add(r)
+			}
+		}
+	}
+	return out
+}
+
+// mayAt is the most the profiles may let the EVSE apply at t; -1 when
+// none is in force then (its fallback, counted anyway).
+func mayAt(have []applying, t time.Time) site.Amps {
+	may := site.Amps(-1)
+	for _, h := range have {
+		if h.end.IsZero() || t.Before(h.end) {
+			may = max(may, valueAt(h.a, h.ps, t))
+		}
+	}
+	return may
+}
+
 // periodsRaise reports whether a dynamic profile with period 0 at target
-// sent now would let EVSE e apply more at some instant of its lease than
-// the dynamic profiles it may apply (accepted in force and pending, with
-// their later periods): an increase of what the charger applies, within
-// what it is counted at only when period 0 is.
+// sent now, which does not lower what EVSE e applies now, would let it
+// apply more at some instant of its lease than the dynamic profiles it
+// may apply (with their later periods): an increase of what the charger
+// applies, within what it is counted at when period 0 is. A profile the
+// charger got before a restart may apply less than its period 0 now: a
+// change that does not lower its period 0 counts as such an increase.
+// (A change that lowers now is a lower: newCommand keeps its later
+// periods at most at the profile in force, see clampLater.)
 func (l *siteLoop) periodsRaise(ref evseRef, e *ledger.Entry, target site.Amps, now time.Time) bool {
 	if l.m.cfg.Plans == nil || e.Slots == nil {
 		return false
 	}
-	start, want := l.planPeriods(ref, target, now)
-	if len(want) == 0 && start.IsZero() {
-		// A single period: compared at now by the caller (Applied);
-		// later it can only be above a profile whose later periods are
-		// lower than its period 0.
-		start = now
-	}
-	ls := e.Slots
-	type sched struct {
-		a   site.Amps
-		ps  []ampPeriod
-		end time.Time
-	}
-	var have []sched
-	if r := inForce(ls, e, now); r != nil {
-		have = append(have, sched{r.Limit, l.sentFor(ref, r), r.Expires})
-	}
-	for _, s := range [2]*site.ProfileSlot{&ls.TxDefault, &ls.Tx} {
-		for j := range s.Pending {
-			r := &s.Pending[j]
-			if r.Expires.IsZero() || now.Before(r.Expires) {
-				have = append(have, sched{r.Limit, l.sentFor(ref, r), r.Expires})
-			}
-		}
-	}
+	have := l.mayApply(ref, e.Slots, e.TxID, now)
 	if len(have) == 0 {
 		return false // Applied (the fallback) tells
+	}
+	if target < mayAt(have, now)-near {
+		return false
+	}
+	for _, h := range have {
+		if !h.known && target > h.a-near {
+			return true
+		}
+	}
+	start, want := l.planPeriods(ref, target, now)
+	if start.IsZero() {
+		start = now
 	}
 	end := start.Add(l.m.cfg.Lease)
 	var pts []ampPeriod
@@ -440,24 +492,56 @@ func (l *siteLoop) periodsRaise(ref evseRef, e *ledger.Entry, target site.Amps, 
 		pts = append(pts, h.ps...)
 	}
 	for _, t := range breakpoints(now, end, want, pts) {
-		may := site.Amps(-1)
-		for _, h := range have {
-			if t.Before(h.end) {
-				may = max(may, valueAt(h.a, h.ps, t))
-			}
-		}
-		if may < 0 {
-			continue // its lease ended: then the fallback, counted anyway
-		}
-		if valueAt(target, want, t) > may+near {
+		if may := mayAt(have, t); may >= 0 && valueAt(target, want, t) > may+near {
 			return true
 		}
 	}
 	return false
 }
 
+// clampLater keeps the later periods of a profile with period 0 at a
+// that lowers what the EVSE applies now at most at what the profiles it
+// may apply give at each instant: a lower is sent at once, without
+// waiting for room, so it must not raise anything later. (What the plan
+// allows more later is sent afterwards as a change of its own, see
+// periodsDue and periodsRaise.)
+func (l *siteLoop) clampLater(ref evseRef, a site.Amps, start time.Time, later []ampPeriod, now time.Time) []ampPeriod {
+	maxP := ref.c.st.Capabilities.MaxPeriods
+	if l.m.cfg.Plans == nil || maxP < 2 {
+		return later
+	}
+	have := l.mayApply(ref, ref.ls(), ref.c.txID(ref.id()), now)
+	if len(have) == 0 || !(a < mayAt(have, now)-near) {
+		return later
+	}
+	if start.IsZero() {
+		start = now.Truncate(time.Second)
+	}
+	end := start.Add(l.m.cfg.Lease)
+	var pts []ampPeriod
+	for _, h := range have {
+		pts = append(pts, h.ps...)
+	}
+	var out []ampPeriod
+	prev := a
+	for _, t := range breakpoints(now, end, later, pts) {
+		if !t.After(now) {
+			continue
+		}
+		v := valueAt(a, later, t)
+		if may := mayAt(have, t); may >= 0 {
+			v = min(v, floorTenth(may))
+		}
+		if !same(v, prev) {
+			out = append(out, ampPeriod{at: t, limit: v})
+			prev = v
+		}
+	}
+	return mergePeriods(a, out, maxP-1)
+}
+
 // breakpoints are now and every period start of the schedules within
-// [now, end).
+// [now, end), in order, each once.
 func breakpoints(now, end time.Time, pss ...[]ampPeriod) []time.Time {
 	ts := []time.Time{now}
 	for _, ps := range pss {
@@ -467,7 +551,8 @@ func breakpoints(now, end time.Time, pss ...[]ampPeriod) []time.Time {
 			}
 		}
 	}
-	return ts
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	return slices.CompactFunc(ts, func(a, b time.Time) bool { return a.Equal(b) })
 }
 
 func minTime(a, b time.Time) time.Time {
