@@ -45,11 +45,22 @@ package loop
 // a plan gone stale), at most once per Config.MinRaiseInterval. What was
 // sent in later periods is kept in memory only (planBook): after a
 // restart a profile in force counts as a single period, so a plan with
-// reductions is sent again once. A change that lets the charger apply
-// more at some instant than the profile in force (the new plan allows
-// more where the old one paused) is an increase of what it applies
-// (within what it is counted at): like any such change it waits while
-// the EVSE's path is over a limit.
+// reductions is sent again once.
+//
+// A change that lets the charger apply more at some instant than the
+// profiles it may apply (the new plan allows more where the old one
+// paused) is an increase of what it applies (within what it is counted
+// at): like any such change it waits while the EVSE's path is over a
+// limit (periodsRaise); after a restart, when the later periods in force
+// are not known, every change that does not lower period 0 counts as
+// one. A change that lowers what the charger applies now goes at once,
+// so its later periods are kept at most at what the profiles it may
+// apply give at each instant (clampLater): a lower never raises a later
+// instant; the increase follows as a change of its own (periodsDue).
+//
+// Hooks: build caps each EVSE (capByPlan, input.go), newCommand adds the
+// periods (command.go), decideDynamic asks periodsDue and periodsRaise
+// (reconcile.go). Config.Plans nil turns all of it off.
 
 import (
 	"context"
