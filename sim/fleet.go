@@ -401,8 +401,8 @@ type MeterReporter interface {
 	ReportMeter(ctx context.Context, r GridReading) error
 }
 
-// NopMeterReporter discards readings (the default until smartcharge has an
-// RPC for them).
+// NopMeterReporter discards readings (the default; cmd/chargersim --api
+// sends them to smartcharge's AllocationService.ReportMeterReading).
 type NopMeterReporter struct{}
 
 // ReportMeter does nothing.

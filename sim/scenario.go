@@ -38,7 +38,8 @@ type SiteSpec struct {
 	BuildingLoad       []LoadPoint `yaml:"building_load" json:"building_load"`
 	BuildingLoadPeriod Duration    `yaml:"building_load_period" json:"building_load_period"`
 	// CountBuildingLoad adds the building load to the grid node in the
-	// ledger (only meaningful once smartcharge is told the meter readings).
+	// ledger (meaningful when the central system is told the meter
+	// readings: Options.Meter, chargersim --api).
 	CountBuildingLoad bool `yaml:"count_building_load" json:"count_building_load"`
 }
 
