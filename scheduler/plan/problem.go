@@ -82,6 +82,9 @@ type problem struct {
 	// work counts the calls of room and the donors looked at, the units
 	// of the heuristic's work (tests bound it).
 	work int
+	// small: few sessions over few slots, where the deep searches are
+	// cheap.
+	small bool
 	// improveDepth bounds the augmenting paths of the cost improvement,
 	// which calls free far more often than the placement.
 	improveDepth int
@@ -239,7 +242,7 @@ func newProblem(in *Input, cfg *Config) *problem {
 	// only on few sessions over few slots.
 	switch work := len(p.ss) * T; {
 	case work <= 2000 && T <= 24:
-		p.depth, p.donors, p.exchanges, p.improveDepth = 4, 24, 16, 4
+		p.depth, p.donors, p.exchanges, p.improveDepth, p.small = 4, 24, 16, 4, true
 	case work <= 20000:
 		// Paths of one step in the cost improvement: the second step
 		// fans out by donors × slots again (about 20 times the work) and

@@ -227,13 +227,22 @@ func (p *problem) placeEfficientFirst(act []*sess) {
 	if slices.Equal(alt, act) {
 		return
 	}
+	// A placement is judged by its cost; on small problems, where the
+	// cost improvement is cheap, by its cost after the improvement (the
+	// cheaper placement is not always the better start).
+	score := func() float64 {
+		if p.small {
+			p.improve(improveSweeps)
+		}
+		return p.objective()
+	}
+	bestObj := score()
 	best := newSnapshot(p)
 	best.save(p)
-	bestObj := p.objective()
 	try := func(place func() bool) {
 		p.reset()
 		if place() {
-			if o := p.objective(); o < bestObj {
+			if o := score(); o < bestObj {
 				best.save(p)
 				bestObj = o
 			}
