@@ -304,7 +304,7 @@ type PlanPeriod struct {
 
 // WhyNot explains slots From..To (inclusive) of a session: Code is one
 // word ("price", "node-limit", "departed", "max-current", "min-current",
-// "profile", "infeasible"), Node the binding node ("" grid, else a
+// "profile", "infeasible", "need-met"), Node the binding node ("" grid, else a
 // circuit or charger ID) where there is one, Reason the text.
 type WhyNot struct {
 	From, To int

@@ -1176,7 +1176,7 @@ type PlanWhyNot struct {
 	// Last slot of the run (inclusive).
 	LastSlot int32 `protobuf:"varint,2,opt,name=last_slot,json=lastSlot,proto3" json:"last_slot,omitempty"`
 	// One word: "price", "node-limit", "departed", "max-current",
-	// "min-current", "profile", "infeasible".
+	// "min-current", "profile", "infeasible", "need-met".
 	Code string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
 	// The binding node's resource name, where one binds.
 	Node string `protobuf:"bytes,4,opt,name=node,proto3" json:"node,omitempty"`
