@@ -662,3 +662,44 @@ func TestPlanLowerNeverRaisesLater(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPlanRestart: the later periods sent are kept in memory only; after
+// a restart a plan with reductions is sent once more (what the charger
+// has is not known), and then not again; without reductions nothing is
+// sent again.
+func TestPlanRestart(t *testing.T) {
+	const slot = 5 * time.Minute
+	for _, tc := range []struct {
+		name  string
+		cur   []site.Amps
+		again int
+	}{
+		{name: "reductions sent once more", cur: []site.Amps{32, 0, 32, 32}, again: 1},
+		{name: "none: nothing sent", cur: []site.Amps{32, 32, 32, 32}, again: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plans := &fakePlans{}
+			plans.set(testPlan(t0, slot, sess("cp1", tc.cur...)))
+			h := planHarness(t, depot(63, 1), plans, func(c *Config) { c.PlanMaxAge = time.Hour })
+			h.run(h.plugIn("cp1", caps16, acme)...)
+			h.advance(11 * time.Second)
+			first, _ := h.lastDynamic("cp1")
+			h.stopManager()
+			mark := h.ctrl.mark()
+			h.start()
+			for range 5 {
+				h.advance(5 * time.Second)
+			}
+			calls := dynamicCalls(h.ctrl.since(mark), "cp1")
+			if len(calls) != tc.again {
+				t.Fatalf("%d dynamic profiles after the restart, want %d: %+v", len(calls), tc.again, calls)
+			}
+			if tc.again > 0 && len(calls[0].Req.Periods) != len(first.Periods) {
+				t.Fatalf("sent again %+v, want the periods of %+v", calls[0].Req.Periods, first.Periods)
+			}
+			if err := h.ledgerErr(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
