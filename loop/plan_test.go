@@ -12,6 +12,8 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/smartcharge/smartcharge/loop/ledger"
+	"github.com/smartcharge/smartcharge/scheduler"
 	"github.com/smartcharge/smartcharge/site"
 )
 
@@ -702,5 +704,46 @@ func TestPlanRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// BenchmarkPlanPerEVSE is what following a plan costs per EVSE and run
+// on a site of 1,000 sessions with 96 slots of 15 minutes: the cap
+// (capByPlan), the periods of a profile (planPeriods) and the check for
+// changed later periods (periodsDue) of one EVSE.
+func BenchmarkPlanPerEVSE(b *testing.B) {
+	const sessions, slots = 1000, 96
+	now := t0.Add(7 * time.Minute)
+	var ss []site.SessionPlan
+	for i := range sessions {
+		s := sess(fmt.Sprintf("cp%d", i+1))
+		for k := range slots {
+			s.Current = append(s.Current, site.Amps((k*7+i)%33))
+		}
+		ss = append(ss, s)
+	}
+	plans := &fakePlans{}
+	plans.set(&site.Plan{SiteID: "depot", ComputedAt: t0, Start: t0, Slot: 15 * time.Minute, Slots: slots, Sessions: ss})
+	cfg := Config{Plans: plans, Lease: 40 * time.Minute}.withDefaults()
+	m := &Manager{cfg: cfg, log: testLogger()}
+	l := &siteLoop{m: m, id: "depot", log: testLogger()}
+	c := &charger{ref: site.ChargerRef{SiteID: "depot", ChargerID: "cp500"},
+		cfg: site.Charger{ID: "cp500", EVSEs: []site.EVSE{{ID: 1, MaxCurrent: 32, Phases: 3}}},
+		st: site.ChargerState{Capabilities: caps16, Connected: true, Loop: &site.ChargerLoopState{NextSeq: 1},
+			EVSEs: map[int]site.EVSEState{1: {Transaction: &site.Transaction{ID: "tx-cp500", EVSE: 1}}}},
+		evses: map[int]*evseRT{}}
+	ref := evseRef{c: c, cfg: c.cfg.EVSEs[0]}
+	rec := site.ProfileRecord{Seq: 1, Limit: 16, Sent: t0, Expires: t0.Add(cfg.Lease), TransactionID: "tx-cp500", Purpose: site.PurposeTx}
+	ref.ls().Tx.Accepted = &rec
+	start, later := l.planPeriods(ref, 16, t0)
+	_ = start
+	l.notePeriods(ref, 1, later)
+	bt := &built{entries: []ledger.Entry{{Max: 32, Online: true, TxID: "tx-cp500", Slots: ref.ls()}}, evs: []evseRef{ref}}
+	b.ResetTimer()
+	for b.Loop() {
+		se := scheduler.EVSE{MaxCurrent: 32, PrevLimit: 16}
+		l.capByPlan(now, ref, &se)
+		l.planPeriods(ref, 16, now)
+		l.periodsDue(bt, 0, ref, now)
 	}
 }
