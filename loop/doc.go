@@ -40,7 +40,7 @@
 //
 // Answers are taken in batches: every answer (and event) already queued
 // is handled before one dispatch for all of them, the chargers' states
-// that changed are written in one parallel batch, and the view is
+// that changed are written in one parallel batch (see step 7), and the view is
 // published at most once per second while commands are in flight (at
 // once for a run and when the last answer is in; Allocation publishes a
 // stale one on demand). A changed configuration (Trigger) is run at once,
@@ -59,9 +59,10 @@
 //     the limits in force on its own. So when a limit drops the input
 //     stays feasible and the cars keep charging at the reduced level
 //     instead of all being paused (and then held by the dwell time);
-//  3. write the pending profile to Redis (site.ChargerState.Loop) before
-//     sending it; a raise whose intent cannot be written is not sent, a
-//     lower is sent anyway (forgetting a lower only overcounts);
+//  3. record the pending profile and write it to Redis
+//     (site.ChargerState.Loop): a raise only once written (one whose intent
+//     cannot be written is not sent); a lower is sent at once and written
+//     while it is in flight (forgetting a lower only overcounts);
 //  4. send every lower (dynamic or fallback) at once; an EVSE with both
 //     gets its dynamic lower first (what it applies now), its fallback
 //     lower after the answer;
@@ -71,6 +72,13 @@
 //     each counted as pending before the next is checked (an EVSE's
 //     fallback raise after its dynamic change);
 //  7. write what was accepted (or refused, or timed out).
+//
+// Only a raise's intent is written before it is sent. Lowers, answers and
+// targets are written lazily (at most a second apart while commands are
+// in flight, at once when none are): losing them in a crash only
+// overcounts (a lost lower leaves the older, higher limit recorded; a
+// lost answer leaves its command pending, counted after a restart at the
+// higher of old and new limit).
 //
 // # Safety argument
 //

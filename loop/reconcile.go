@@ -90,7 +90,7 @@ func (l *siteLoop) reconcile(ctx context.Context) {
 				"to", float64(target), "reason", r.Reason.String(), "trigger", trigger)
 		}
 		ls.Target = target
-		ref.c.stateDirty = true
+		ref.c.lazy = true
 		if rt.trigger.IsZero() {
 			rt.trigger = l.dirtyAt
 		}
@@ -241,7 +241,11 @@ const viewEvery = time.Second
 // changed and publishes the view (at once for a run or when nothing is
 // in flight any more; else at most every viewEvery, see publishView).
 func (l *siteLoop) settleDispatch(ctx context.Context, b *built, force bool) {
-	l.flush(ctx)
+	lazy := l.inflight == 0 || !b.now.Before(l.lazyAt.Add(lazyEvery))
+	if !lazy {
+		l.want(l.lazyAt.Add(lazyEvery))
+	}
+	l.persistChargers(ctx, nil, lazy)
 	if !force && l.inflight > 0 && b.now.Before(l.viewAt.Add(viewEvery)) {
 		l.viewStale.Store(true)
 		l.want(l.viewAt.Add(viewEvery))
@@ -464,8 +468,9 @@ func newestPending(ls *site.EVSELoopState) *site.ProfileRecord {
 }
 
 // send records each command as pending, writes the chargers' state (the
-// intent) and then sends. A raise whose intent cannot be written is not
-// sent (after a restart it would be forgotten); a lower is sent anyway (a
+// intent) and sends: a raise only after its intent is written (one whose
+// intent cannot be written is not sent: after a restart it would be
+// forgotten); lowers at once, their intents written meanwhile (a
 // forgotten lower only overcounts).
 func (l *siteLoop) send(ctx context.Context, plans []plan, raises bool, now time.Time) {
 	touched := map[*charger]bool{}
@@ -479,8 +484,24 @@ func (l *siteLoop) send(ctx context.Context, plans []plan, raises bool, now time
 	if len(plans) == 0 {
 		return
 	}
-	// The intents, with every other change not yet written.
-	failed := l.persistChargers(ctx, touched)
+	if !raises {
+		// Lowers go out at once, their intents are written lazily (see
+		// persistChargers): a lower forgotten in a crash only
+		// overcounts. A thousand intent writes first put their time on
+		// every lower's path and cost a third of the daemon's time.
+		for _, p := range plans {
+			if p.cmd.kind == kindDynamic && !p.exempt {
+				p.ref.ls().LastChange = now
+			}
+			p.ref.rt().inflight = p.cmd
+			l.want(p.cmd.deadline)
+			l.start(ctx, p.cmd)
+			p.ref.c.lazy = true
+		}
+		return
+	}
+	// The intents of raises, with every other change not yet written.
+	failed := l.persistChargers(ctx, touched, false)
 	for _, p := range plans {
 		ls := p.ref.ls()
 		if failed[p.ref.c] && p.cmd.raise {
@@ -636,8 +657,9 @@ func (l *siteLoop) handle(ctx context.Context, r cmdResult) {
 		}
 		log.Warn("no answer: counted at the higher of its old and new limit", "err", r.err)
 	}
-	// Written with the batch of answers it came in (see answers).
-	c.stateDirty = true
+	// Written lazily (see persistChargers): a lost answer only leaves
+	// the command pending, counted at the higher of old and new limit.
+	c.lazy = true
 }
 
 // markNonCompliant counts a charger at its maximum from now on; the next

@@ -53,6 +53,8 @@ type siteLoop struct {
 	// dispatch since then did not publish (see settleDispatch).
 	viewAt    time.Time
 	viewStale atomic.Bool
+	// lazyAt is when lazy changes of charger states were last written.
+	lazyAt time.Time
 	// held is each metered node's last well-founded other load;
 	// otherMode how its estimate was made last (for logging changes).
 	held      map[string]*[3]heldLoad
@@ -403,19 +405,37 @@ func (l *siteLoop) load(ctx context.Context, all bool) {
 	l.loaded = true
 }
 
-// flush writes every charger whose loop state changed (stateDirty) and
-// returns those whose write failed.
+// flush writes every charger whose loop state changed (stateDirty; lazy
+// changes too when nothing is in flight) and returns those whose write
+// failed.
 func (l *siteLoop) flush(ctx context.Context) map[*charger]bool {
-	return l.persistChargers(ctx, nil)
+	return l.persistChargers(ctx, nil, l.inflight == 0)
 }
 
+// lazyEvery is how long lazy changes of charger states (answers, lowers,
+// targets) may wait for their write while commands are in flight.
+const lazyEvery = time.Second
+
 // persistChargers writes the loop state of the chargers in must and of
-// every other charger whose state changed, storeWorkers at a time, and
-// returns those whose write failed (logged).
-func (l *siteLoop) persistChargers(ctx context.Context, must map[*charger]bool) map[*charger]bool {
+// every other charger whose state changed (stateDirty; with lazy also
+// those with lazy changes), storeWorkers at a time, and returns those
+// whose write failed (logged).
+//
+// Only a raise must be written before it is sent (after a restart it
+// would be forgotten and under-counted). Everything else may be lost in
+// a crash without under-counting: a lost lower or target leaves the
+// older, higher limit recorded; a lost answer leaves its command pending,
+// which a restart counts as timed out at the higher of old and new
+// limit. So those are written lazily, at most lazyEvery apart while
+// commands are in flight and at once when none are: about one write per
+// charger per change instead of one per command and answer.
+func (l *siteLoop) persistChargers(ctx context.Context, must map[*charger]bool, lazy bool) map[*charger]bool {
+	if lazy {
+		l.lazyAt = l.m.cfg.Clock.Now()
+	}
 	var cs []*charger
 	for _, c := range l.order {
-		if c.stateDirty || must[c] {
+		if c.stateDirty || must[c] || (lazy && c.lazy) {
 			cs = append(cs, c)
 		}
 	}
@@ -441,7 +461,7 @@ func (l *siteLoop) persistChargers(ctx context.Context, must map[*charger]bool) 
 			l.log.Warn("cannot write charger loop state", "charger", c.ref.ChargerID, "err", errs[i])
 			continue
 		}
-		c.stateDirty = false
+		c.stateDirty, c.lazy = false, false
 	}
 	return failed
 }

@@ -15,10 +15,13 @@ type charger struct {
 	// st is the live state as last read or learnt from events; st.Loop is
 	// never nil and is the loop's own (persisted write-through).
 	st site.ChargerState
-	// stateDirty: st.Loop changed without a write yet.
-	stateDirty bool
-	evses      map[int]*evseRT
-	external   externals
+	// stateDirty: st.Loop changed without a write yet, to be written with
+	// the next batch. lazy: changed in a way that may wait up to
+	// lazyEvery or until nothing is in flight (answers, lowers, targets:
+	// forgetting them in a crash only overcounts; see persistChargers).
+	stateDirty, lazy bool
+	evses            map[int]*evseRT
+	external         externals
 }
 
 // evseRT is what the loop keeps of an EVSE only in memory.
