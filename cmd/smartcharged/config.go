@@ -79,6 +79,11 @@ type LoopConfig struct {
 	// load that rises between two EMS readings (nil: the scheduler's
 	// default, 0.5 A). --safety-margin (SMARTCHARGE_SAFETY_MARGIN) wins.
 	SafetyMarginA *float64 `yaml:"safety_margin_a"`
+	// PlanMaxAge: a plan computed longer ago is not followed (0: two of
+	// its slots); PlanPoll is how often the loop re-reads a site's plan
+	// (0: 5 s). See docs/planning.md.
+	PlanMaxAge time.Duration `yaml:"plan_max_age"`
+	PlanPoll   time.Duration `yaml:"plan_poll"`
 }
 
 // maxSafetyMarginA bounds loop.safety_margin_a: a larger margin is more
@@ -320,7 +325,7 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{{"tick", l.Tick}, {"coalesce", l.Coalesce}, {"answer_timeout", l.AnswerTimeout}, {"lease", l.Lease},
 		{"min_raise_interval", l.MinRaiseInterval}, {"grace", l.Grace}, {"resume_grace", l.ResumeGrace},
-		{"site_rescan", l.SiteRescan}, {"min_dwell", l.MinDwell}} {
+		{"site_rescan", l.SiteRescan}, {"min_dwell", l.MinDwell}, {"plan_max_age", l.PlanMaxAge}, {"plan_poll", l.PlanPoll}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("loop.%s: must not be negative", d.name))
 		}

@@ -55,6 +55,12 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("loop config: %+v", c.File.Loop)
 			}
 		}},
+		{desc: "plan settings read", args: []string{"--config", writeFile(t, dir, "plan.yaml", "loop:\n  plan_max_age: 20m\n  plan_poll: 2s\n")}, check: func(t *testing.T, c Config) {
+			if c.File.Loop.PlanMaxAge != 20*time.Minute || c.File.Loop.PlanPoll != 2*time.Second {
+				t.Errorf("plan settings: %+v", c.File.Loop)
+			}
+		}},
+		{desc: "negative plan setting named", args: []string{"--config", writeFile(t, dir, "badplan.yaml", "loop:\n  plan_poll: -1s\n")}, wantErr: "loop.plan_poll"},
 		{desc: "bad loop setting named", args: []string{"--config", writeFile(t, dir, "badloop.yaml", "loop:\n  fallback_fraction: 2\n")}, wantErr: "loop.fallback_fraction"},
 		{desc: "proxy settings read", args: []string{"--config", writeFile(t, dir, "proxy.yaml", "ocpp:\n  proxy:\n    upstreams:\n      demo-depot: {url: \"wss://csms.example/ocpp\", basic_auth_passthrough: true}\n    loss: keep\n    reserved_stack_levels: [0, 1]\n")}, check: func(t *testing.T, c Config) {
 			px := c.File.OCPP.Proxy

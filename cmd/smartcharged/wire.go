@@ -139,6 +139,8 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 		ResumeGrace:      lc.ResumeGrace,
 		SiteRescan:       lc.SiteRescan,
 		FallbackFraction: lc.FallbackFraction,
+		PlanMaxAge:       lc.PlanMaxAge,
+		PlanPoll:         lc.PlanPoll,
 	}
 	if proxy != nil {
 		// smartcharge's profiles go into the stack levels and ids the
