@@ -77,6 +77,8 @@
 // done (it waits for every goroutine, including watchers). Call
 // [Runner.Replan] after changing a site's plan inputs or needs. Keep the
 // real-time control loop running: the plan is made on forecasts; the loop
-// keeps the limits against measured load. The runner does not yet send
-// plans to chargers (multi-period profiles): that is the loop's part.
+// keeps the limits against measured load. The runner does not send plans
+// to chargers: the loop reads them (loop.Config.Plans, see loop/plan.go),
+// caps each planned EVSE at its plan for now and sends the plan's later
+// reductions as multi-period profiles.
 package planning
