@@ -3,8 +3,10 @@ package loop
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -476,7 +478,13 @@ func TestPlanPropertyProfilesKeepLimits(t *testing.T) {
 			t.Error("no multi-period profile sent or no EVSE capped: the test does not exercise plans")
 		}
 	}()
-	rapid.Check(t, func(rt *rapid.T) {
+	rapid.Check(t, planProperty(t, &multi, &capped, &cases))
+}
+
+// planProperty is the property of TestPlanPropertyProfilesKeepLimits;
+// multi, capped and cases count over all cases what the plans did.
+func planProperty(t *testing.T, multi, capped, cases *atomic.Int64) func(*rapid.T) {
+	return func(rt *rapid.T) {
 		cases.Add(1)
 		const n = 3
 		const slot = 5 * time.Minute
@@ -619,7 +627,7 @@ func TestPlanPropertyProfilesKeepLimits(t *testing.T) {
 		if err := h.ledgerErr(); err != nil {
 			rt.Fatalf("at rest: %v", err)
 		}
-	})
+	}
 }
 
 // TestPlanLowerNeverRaisesLater: a profile that lowers what a charger
@@ -745,5 +753,35 @@ func BenchmarkPlanPerEVSE(b *testing.B) {
 		l.capByPlan(now, ref, &se)
 		l.planPeriods(ref, 16, now)
 		l.periodsDue(bt, 0, ref, now)
+	}
+}
+
+// TestPlanPropertyRegressions replays failing cases of
+// TestPlanPropertyProfilesKeepLimits kept as rapid fail files:
+//   - plan-7534354118639425939: a charger whose fallback of 0 A had timed
+//     out (but was applied) was sent a dynamic 9.5 A as a lower from its
+//     maximum while another charger that never accepted a profile was
+//     counted at 32 A above a 10 A grid limit: a raise of what the car
+//     draws, now checked as one (decideDynamic counts the lowest pending
+//     fallback as what it may apply).
+func TestPlanPropertyRegressions(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "regressions", "plan-*.fail"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no regression files: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			f := flag.Lookup("rapid.failfile")
+			if f == nil {
+				t.Skip("rapid has no flag rapid.failfile")
+			}
+			old := f.Value.String()
+			if err := flag.Set("rapid.failfile", file); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = flag.Set("rapid.failfile", old) })
+			var multi, capped, cases atomic.Int64
+			rapid.Check(t, planProperty(t, &multi, &capped, &cases))
+		})
 	}
 }

@@ -401,7 +401,15 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 		}
 	}
 	raise := target > e.CountedAt(now)+near
-	up := raise || target > e.Applied(now)+near || l.periodsRaise(ref, e, target, now) // plan.go
+	// What the charger applies now may be lower than the ledger's
+	// Applied: with no dynamic limit in force it is on a fallback, and a
+	// pending (unanswered, timed-out) one may be applied already. Going
+	// above that is a raise of what the car draws, checked as one.
+	applied := e.Applied(now)
+	if _, dyn := e.Dynamic(now); !dyn {
+		applied = min(applied, lowestFallback(ls, e.Max))
+	}
+	up := raise || target > applied+near || l.periodsRaise(ref, e, target, now) // plan.go
 	if lowerOnly && up {
 		return plan{}, false
 	}
