@@ -162,27 +162,37 @@ func (e *Entry) CountedAt(now time.Time) site.Amps {
 // entry's counted-at value on its phases; counted[i] is entry i's value,
 // override[i] (if present in the map) replaces it.
 func Loads(t *Tree, entries []Entry, now time.Time, override map[int]site.Amps) [][3]float64 {
+	loads := otherLoads(t)
+	for i := range entries {
+		c, ok := override[i]
+		if !ok {
+			c = entries[i].CountedAt(now)
+		}
+		addPath(t, &entries[i], loads, float64(c))
+	}
+	return loads
+}
+
+// otherLoads returns every node's other load per grid phase.
+func otherLoads(t *Tree) [][3]float64 {
 	loads := make([][3]float64, len(t.Nodes))
 	for n := range t.Nodes {
 		for p := range 3 {
 			loads[n][p] = float64(t.Nodes[n].OtherLoad[p])
 		}
 	}
-	for i := range entries {
-		e := &entries[i]
-		c, ok := override[i]
-		if !ok {
-			c = e.CountedAt(now)
-		}
-		for n := e.Node; n >= 0; n = t.Nodes[n].Parent {
-			for p := range 3 {
-				if e.Phases.Has(p) {
-					loads[n][p] += float64(c)
-				}
+	return loads
+}
+
+// addPath adds d to the loads of every node on e's path, on e's phases.
+func addPath(t *Tree, e *Entry, loads [][3]float64, d float64) {
+	for n := e.Node; n >= 0; n = t.Nodes[n].Parent {
+		for p := range 3 {
+			if e.Phases.Has(p) {
+				loads[n][p] += d
 			}
 		}
 	}
-	return loads
 }
 
 // ErrOverLimit is returned (wrapped, one per breach) by [Check].
@@ -268,31 +278,15 @@ type Counter struct {
 // NewCounter counts every entry of the ledger at now.
 func NewCounter(t *Tree, entries []Entry, now time.Time) *Counter {
 	c := &Counter{t: t, entries: entries, now: now, counted: make([]site.Amps, len(entries))}
+	c.loads = otherLoads(t)
 	for i := range entries {
 		c.counted[i] = entries[i].CountedAt(now)
-	}
-	c.loads = make([][3]float64, len(t.Nodes))
-	for n := range t.Nodes {
-		for p := range 3 {
-			c.loads[n][p] = float64(t.Nodes[n].OtherLoad[p])
-		}
-	}
-	for i := range entries {
 		c.add(i, float64(c.counted[i]))
 	}
 	return c
 }
 
-func (c *Counter) add(i int, d float64) {
-	e := &c.entries[i]
-	for n := e.Node; n >= 0; n = c.t.Nodes[n].Parent {
-		for p := range 3 {
-			if e.Phases.Has(p) {
-				c.loads[n][p] += d
-			}
-		}
-	}
-}
+func (c *Counter) add(i int, d float64) { addPath(c.t, &c.entries[i], c.loads, d) }
 
 // CanRaise is [CanRaise] on the counted loads: whether entry i, counted
 // at the higher of what it is counted at and a, keeps every node on its
