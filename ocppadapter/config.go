@@ -17,6 +17,7 @@ const (
 	DefaultMeterSampleInterval  = 60 * time.Second
 	DefaultStoreTimeout         = 5 * time.Second
 	DefaultMeterPersistInterval = 5 * time.Second
+	DefaultCommissionHold       = 30 * time.Second
 )
 
 // Config configures a Server. Zero fields take the defaults above; Store
@@ -62,6 +63,22 @@ type Config struct {
 	// Heartbeat is answered and everything else gets SecurityError; no
 	// events are published. When false they are refused with 404.
 	AdmitUnknown bool
+	// CommissionPending holds OCPP 1.6 chargers whose stored state shows
+	// no accepted fallback profile on one of their EVSEs (never
+	// commissioned by the loop) in Pending: their BootNotification is
+	// answered Pending until SetLimit has had a TxDefault limit at
+	// CommissionStackLevel (the loop's fallback) accepted on each EVSE,
+	// then they are sent TriggerMessage(BootNotification) and Accepted;
+	// at most CommissionHold after their first boot on the connection.
+	// OCPP 2.0.1 chargers and proxied chargers are not held. See "First
+	// commissioning" in the package doc. Off by default.
+	CommissionPending bool
+	// CommissionStackLevel is the stack level of the loop's fallback
+	// profile (loop.Config.FallbackStackLevel, default 0).
+	CommissionStackLevel int
+	// CommissionHold bounds a commissioning hold; default 30s. It is also
+	// the retry interval given in the Pending answer.
+	CommissionHold time.Duration
 	// SkipCapabilityRead turns off reading capabilities and setting meter
 	// sampling after a boot (for tests that script every CALL).
 	SkipCapabilityRead bool
@@ -101,10 +118,14 @@ func (c *Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"CallTimeout": c.CallTimeout, "HeartbeatInterval": c.HeartbeatInterval,
 		"MeterSampleInterval": c.MeterSampleInterval, "StoreTimeout": c.StoreTimeout,
+		"CommissionHold": c.CommissionHold,
 	} {
 		if d < 0 {
 			errs = append(errs, errors.New("ocppadapter: config: "+name+" must not be negative"))
 		}
+	}
+	if c.CommissionStackLevel < 0 {
+		errs = append(errs, errors.New("ocppadapter: config: CommissionStackLevel must not be negative"))
 	}
 	if c.MaxFrameBytes < 0 {
 		errs = append(errs, errors.New("ocppadapter: config: MaxFrameBytes must not be negative"))
@@ -152,6 +173,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = DefaultStoreTimeout
+	}
+	if c.CommissionHold == 0 {
+		c.CommissionHold = DefaultCommissionHold
 	}
 	if c.MeterPersistInterval == 0 {
 		c.MeterPersistInterval = DefaultMeterPersistInterval

@@ -40,6 +40,9 @@ type conn struct {
 	mu       sync.Mutex
 	pending  *pendingCall
 	bootInfo *site.BootInfo // unregistered chargers that booted only
+	// commission is the first-commissioning hold (commission.go); nil
+	// when none was decided on this connection.
+	commission *commission
 
 	// closed is closed when the read loop ends (calls fail fast);
 	// finished is done when all cleanup is done (a replacing connection

@@ -240,8 +240,10 @@ func (s *Server) SetLimit(ctx context.Context, ref site.ChargerRef, req site.Lim
 		}
 		var conf statusConf16
 		if err := c.callInto(ctx, "SetChargingProfile", msg, &conf); err != nil {
+			c.noteProfile(req, false)
 			return commandError(err)
 		}
+		c.noteProfile(req, conf.Status == "Accepted") // commission.go
 		return commandResult(conf.Status, nil), nil
 	}
 	var conf statusConf201

@@ -118,8 +118,9 @@
 //   - ChargerConnected / ChargerDisconnected: the WebSocket opened or
 //     closed (a replaced connection's Disconnected comes before the new
 //     Connected).
-//   - ChargerBooted: BootNotification (accepted); then the adapter reads
-//     the smart-charging capabilities (1.6 GetConfiguration, 2.0.1
+//   - ChargerBooted: BootNotification (accepted, or held Pending for
+//     commissioning, see First commissioning); after an Accepted one
+//     the adapter reads the smart-charging capabilities (1.6 GetConfiguration, 2.0.1
 //     GetVariables), sets meter sampling (1.6 ChangeConfiguration
 //     MeterValuesSampledData and MeterValueSampleInterval, 2.0.1
 //     SetVariables SampledDataCtrlr.TxUpdatedMeasurands and
@@ -164,6 +165,31 @@
 // after the CALL was sent (the charger may have applied it: count it at
 // the higher of old and new limit). A charger that does not know the
 // message gives CommandNotSupported.
+//
+// # First commissioning
+//
+// A charger that has never had the loop's fallback profile may let a car
+// draw its maximum until the first one is accepted (the loop counts it at
+// its maximum meanwhile). With Config.CommissionPending an OCPP 1.6
+// charger whose stored state (site.ChargerState.Loop) shows no accepted
+// fallback on one of its configured EVSEs is answered Pending at boot
+// (OCPP 1.6 section 4.2: the Central System may then send requests other
+// than RemoteStart/StopTransaction, the charger sends none of its own);
+// ChargerBooted is published as for any boot, so the loop sends its
+// fallback at once. When SetLimit has had a TxDefault limit at
+// Config.CommissionStackLevel accepted on every EVSE (EVSE 0: all), or
+// the charger refused one (it does not take profiles while Pending), it
+// is sent TriggerMessage(BootNotification) and its next boot is
+// Accepted; so is any boot Config.CommissionHold after the first one on
+// the connection (the Pending answer's interval is the hold left, so a
+// charger without TriggerMessage comes back by itself). Capabilities are
+// read after the Accepted boot. A charger configured to deny charging
+// before it is Accepted (OCPP 1.6 section 4.2.1 advises it for chargers
+// never accepted) then never charges without the fallback. OCPP 2.0.1
+// chargers are not held: B02.FR.01 does not let the CSMS send
+// SetChargingProfile while Pending. Proxied chargers are not held either
+// (their registration is their CSMS's). The sites' EVSE lists are read
+// with site.Store.Config, at most once per site in 10 s.
 //
 // # Local controller mode
 //

@@ -50,6 +50,9 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 
+	// evses caches sites' EVSE lists for commissioning holds.
+	evses evseCache
+
 	mu         sync.Mutex
 	closed     bool
 	byIdentity map[string]*conn

@@ -66,31 +66,37 @@ func (c *conn) boot16(ctx context.Context, payload []byte) (any, func(), *CallEr
 		return nil, nil, cerr
 	}
 	info := bootInfo16(req)
-	now, cerr := c.recordBoot(ctx, info)
+	st, now, cerr := c.recordBoot(ctx, info)
 	if cerr != nil {
 		return nil, nil, cerr
+	}
+	if hold, interval := c.commissionHold(ctx, st, now); hold {
+		// commission.go: Pending until the loop's fallback is in.
+		return bootConf16{Status: "Pending", CurrentTime: now.UTC(), Interval: interval}, nil, nil
 	}
 	return bootConf16{Status: "Accepted", CurrentTime: now.UTC(), Interval: c.heartbeatSeconds()}, func() { c.startCapabilityRead(ctx) }, nil
 }
 
 func (c *conn) heartbeatSeconds() int { return int(c.srv.cfg.HeartbeatInterval / time.Second) }
 
-// recordBoot stores and publishes a boot; shared by both versions.
-func (c *conn) recordBoot(ctx context.Context, info site.BootInfo) (time.Time, *CallError) {
+// recordBoot stores and publishes a boot and returns the charger's state
+// as stored; shared by both versions.
+func (c *conn) recordBoot(ctx context.Context, info site.BootInfo) (site.ChargerState, time.Time, *CallError) {
 	now := c.now()
-	if _, err := c.updateState(ctx, func(st *site.ChargerState) error {
+	st, err := c.updateState(ctx, func(st *site.ChargerState) error {
 		st.Connected = true
 		st.Protocol = c.version.Subprotocol()
 		st.Boot = info
 		st.LastBoot = now
 		st.LastSeen = now
 		return nil
-	}); err != nil {
-		return now, c.storeFailed("BootNotification", err)
+	})
+	if err != nil {
+		return st, now, c.storeFailed("BootNotification", err)
 	}
 	c.log.Info("ocpp charger booted", "vendor", info.Vendor, "model", info.Model, "serial", info.SerialNumber, "firmware", info.FirmwareVersion)
 	c.publish(site.ChargerBooted{EventHeader: c.header(now), Boot: info})
-	return now, nil
+	return st, now, nil
 }
 
 func (c *conn) heartbeat(ctx context.Context) heartbeatConf {

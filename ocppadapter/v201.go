@@ -29,7 +29,7 @@ func (c *conn) handle201(ctx context.Context, action string, payload []byte) (re
 		if cerr = decode(payload, &req); cerr != nil {
 			return nil, nil, cerr
 		}
-		now, cerr := c.recordBoot(ctx, bootInfo201(req))
+		_, now, cerr := c.recordBoot(ctx, bootInfo201(req))
 		if cerr != nil {
 			return nil, nil, cerr
 		}
