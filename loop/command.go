@@ -151,10 +151,10 @@ func (l *siteLoop) fbForms(c *charger) []form {
 }
 
 // newCommand builds a command to set limit a (A per phase) on an EVSE in
-// form f. For watts, a is converted with the car's phases when learnt and
+// form f; a dynamic one ends at end (its lease; see leaseFor). For watts, a is converted with the car's phases when learnt and
 // one phase otherwise, so that a car on fewer phases than assumed can
 // never draw more current per phase than a.
-func (l *siteLoop) newCommand(ref evseRef, kind cmdKind, f form, a site.Amps, now time.Time) *command {
+func (l *siteLoop) newCommand(ref evseRef, kind cmdKind, f form, a site.Amps, now, end time.Time) *command {
 	c := ref.c
 	v := l.conf.Site.NominalVoltage
 	if v == 0 {
@@ -179,14 +179,16 @@ func (l *siteLoop) newCommand(ref evseRef, kind cmdKind, f form, a site.Amps, no
 		req.TransactionID = rec.TransactionID
 	}
 	if kind == kindDynamic {
-		rec.Expires = now.Add(l.m.cfg.Lease)
-		req.Start, req.Duration = now, l.m.cfg.Lease
+		rec.Expires = end
+		req.Start, req.Duration = now, end.Sub(now).Truncate(time.Second)
 		// Following a plan: later periods at its slot boundaries, none
 		// above period 0 (plan.go). The schedule starts at now to the
 		// second, so the periods start on the boundaries exactly and it
 		// ends no later than the lease the ledger counts.
 		start, later := l.planPeriods(ref, a, now)
-		if later = l.clampLater(ref, a, start, later, now); len(later) > 0 && start.IsZero() {
+		later = l.clampLater(ref, a, start, later, now)
+		later = slices.DeleteFunc(later, func(p ampPeriod) bool { return !p.at.Before(end) })
+		if len(later) > 0 && start.IsZero() {
 			start = now.Truncate(time.Second)
 		}
 		for _, p := range later {
@@ -199,10 +201,22 @@ func (l *siteLoop) newCommand(ref evseRef, kind cmdKind, f form, a site.Amps, no
 			}
 			req.Periods = append(req.Periods, site.Period{Offset: p.at.Sub(start), Limit: x})
 		}
+		req.Duration = end.Sub(req.Start).Truncate(time.Second)
 		l.notePeriods(ref, rec.Seq, later)
 	}
 	return &command{kind: kind, ref: c.ref, evse: ref.id(), rec: rec, req: req, form: f,
 		deadline: now.Add(l.m.cfg.AnswerTimeout), readback: kind == kindDynamic && !l.m.cfg.NoReadback}
+}
+
+// endAt ends the command's profile (a dynamic one) at t instead: its
+// lease, its duration and its periods. (Durations are whole seconds in
+// OCPP: rounded down, so the charger never applies it past t.)
+func (cmd *command) endAt(t time.Time) {
+	cmd.rec.Expires = t
+	cmd.req.Duration = t.Sub(cmd.req.Start).Truncate(time.Second) // whole seconds, never past t
+	cmd.req.Periods = slices.DeleteFunc(cmd.req.Periods, func(p site.Period) bool {
+		return p.Offset > 0 && p.Offset >= cmd.req.Duration
+	})
 }
 
 // slot returns the slot a command's profile goes into.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -303,7 +304,10 @@ func newHarnessOn(t *testing.T, addr string, conf site.Config, mod func(*Config)
 	t.Helper()
 	h := &harness{t: t, clk: &fakeClock{now: t0}}
 	h.ctrl = &fakeControl{clk: h.clk, chargers: map[string]*fakeCharger{}, release: make(chan struct{})}
-	h.store = redisstore.New(redis.NewClient(&redis.Options{Addr: addr}), &redisstore.Options{Clock: h.clk})
+	// While Redis is down (tests take it down) a command fails at once
+	// (no retries, one dial), and the pool never stops dialing for a
+	// second after many failures.
+	h.store = redisstore.New(redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1, PoolSize: 1000, MaxRetries: -1}), &redisstore.Options{Clock: h.clk})
 	t.Cleanup(func() { h.store.Close() })
 	if _, err := h.store.CreateSite(context.Background(), conf); err != nil {
 		t.Fatal(err)
@@ -343,7 +347,9 @@ func (h *harness) stopManager() {
 		return
 	}
 	// Like kill -9 as far as chargers can tell: calls in flight are cut
-	// off unanswered (the state in Redis is what was written before).
+	// off unanswered, and the state in Redis is what was written before
+	// (no last write).
+	h.m.crash.Store(true)
 	h.m.Stop()
 	h.stop()
 	h.ctrl.releaseLate()
@@ -489,6 +495,39 @@ func (h *harness) plugIn(charger string, caps site.Capabilities, boot site.BootI
 		site.EVSEStatusChanged{EventHeader: h.hdr(charger), EVSE: 1, Status: site.StatusCharging},
 		site.TransactionStarted{EventHeader: h.hdr(charger), Transaction: site.Transaction{ID: "tx-" + charger, EVSE: 1, Start: h.clk.Now()}},
 	}
+}
+
+// dumpLoop describes the loop's records of every EVSE (for failures).
+func (h *harness) dumpLoop() string {
+	var sb strings.Builder
+	h.do("depot", func(l *siteLoop) {
+		b := l.build(h.clk.Now())
+		fmt.Fprintf(&sb, "at %s:\n", b.now.Format(time.TimeOnly+".0"))
+		rec := func(r *site.ProfileRecord) string {
+			if r == nil {
+				return "-"
+			}
+			return fmt.Sprintf("#%d %.1fA sent %s expires %s timedOut=%v", r.Seq, r.Limit, r.Sent.Format(time.TimeOnly+".0"),
+				r.Expires.Format(time.TimeOnly+".0"), r.TimedOut)
+		}
+		slot := func(name string, s *site.ProfileSlot) {
+			fmt.Fprintf(&sb, "    %s: accepted %s", name, rec(s.Accepted))
+			for i := range s.Pending {
+				fmt.Fprintf(&sb, "; pending %s", rec(&s.Pending[i]))
+			}
+			sb.WriteString("\n")
+		}
+		for i, ref := range b.evs {
+			rt := ref.rt()
+			fmt.Fprintf(&sb, "  %s/%d counted %.1f A, tx %q, target %.1f, fallback due %.1f, inflight %v, fbGaveUp %v, connected %v\n",
+				ref.c.ref.ChargerID, ref.id(), b.entries[i].CountedAt(b.now), b.entries[i].TxID, ref.ls().Target, rt.fallback,
+				rt.inflight != nil, rt.fbGaveUp, ref.c.st.Connected)
+			slot("fallback", &ref.ls().Fallback)
+			slot("txdefault", &ref.ls().TxDefault)
+			slot("tx", &ref.ls().Tx)
+		}
+	})
+	return sb.String()
 }
 
 // view returns the site's allocation.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/smartcharge/smartcharge/site"
 )
@@ -31,6 +32,9 @@ type Manager struct {
 	loops   map[string]*siteLoop
 	wg      sync.WaitGroup
 	running bool
+	// crash makes Stop end the loops as a crash would: without writing
+	// what waits for a lazy write (tests of kill -9).
+	crash atomic.Bool
 
 	// activity is closed and replaced whenever a loop finished handling
 	// something (tests wait on it instead of sleeping).
@@ -88,6 +92,8 @@ func (m *Manager) Start(ctx context.Context) error {
 }
 
 // Stop ends every loop and waits for them (and their commands) to end.
+// Each loop first writes what waited for a lazy write (bounded by a few
+// seconds), so a restart resends nothing that was answered.
 func (m *Manager) Stop() {
 	m.mu.Lock()
 	if !m.running {

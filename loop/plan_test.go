@@ -625,7 +625,7 @@ func planProperty(t *testing.T, multi, capped, cases *atomic.Int64) func(*rapid.
 			rt.Fatal(err)
 		}
 		if err := h.ledgerErr(); err != nil {
-			rt.Fatalf("at rest: %v", err)
+			rt.Fatalf("at rest: %v\n%s", err, h.dumpLoop())
 		}
 	}
 }

@@ -107,6 +107,30 @@ func (tr *truth) worst(charger string, profiles map[int]site.LimitRequest, now t
 	return w
 }
 
+// undercount reports an EVSE the loop's ledger counts below what its
+// charger really applies (one that ignores its limit aside: only meter
+// values tell, and then it is non-compliant).
+func (tr *truth) undercount() error {
+	counted := map[string]site.Amps{}
+	tr.h.do("depot", func(l *siteLoop) {
+		b := l.build(tr.h.clk.Now())
+		for i, ref := range b.evs {
+			counted[ref.c.ref.ChargerID] = b.entries[i].CountedAt(b.now)
+		}
+	})
+	tr.h.ctrl.mu.Lock()
+	defer tr.h.ctrl.mu.Unlock()
+	for _, ch := range tr.conf.Chargers {
+		if tr.h.ctrl.get(ch.ID).ignores {
+			continue
+		}
+		if a := tr.applied(ch.ID, tr.h.clk.Now()); a > counted[ch.ID]+near {
+			return fmt.Errorf("%s applies %.1f A, the ledger counts it at %.1f A", ch.ID, a, counted[ch.ID])
+		}
+	}
+	return nil
+}
+
 // checkWorst: a command that raises what a charger may draw without us
 // must keep the sum of every charger's worst case within the limits: every
 // mix of chargers still on a dynamic limit and chargers back on their
@@ -223,7 +247,10 @@ func ledgerProperty(t *testing.T) func(*rapid.T) {
 			rt.Fatal(err)
 		}
 		defer mr.Close()
-		h := newHarnessOn(t, mr.Addr(), conf, nil)
+		// Below 1, dynamic limits can be far above the fallbacks: what a
+		// charger applies then depends on leases, not only on fallbacks.
+		frac := rapid.SampledFrom([]float64{1, 0.5}).Draw(rt, "fallback fraction")
+		h := newHarnessOn(t, mr.Addr(), conf, func(c *Config) { c.FallbackFraction = frac })
 		defer h.store.Close()
 		defer h.stopManager()
 		tr := &truth{h: h, conf: conf, grid: 63, txs: map[string]string{}, parks: map[string][]site.LimitRequest{}}
@@ -241,8 +268,50 @@ func ledgerProperty(t *testing.T) func(*rapid.T) {
 		charger := rapid.SampledFrom([]string{"cp1", "cp2", "cp3"})
 		txn := 0
 		steps := rapid.IntRange(5, 25).Draw(rt, "steps")
+		redisDown := false
 		for i := range steps {
-			switch rapid.IntRange(0, 7).Draw(rt, fmt.Sprint("op", i)) {
+			op := rapid.IntRange(0, 9).Draw(rt, fmt.Sprint("op", i))
+			if redisDown && (op <= 2 || op == 5) {
+				continue // events and limits are written to Redis first
+			}
+			switch op {
+			case 8: // kill -9 and restart, after a while, chargers gone meanwhile
+				h.stopManager()
+				// What was parked at the chargers was applied, and the
+				// answers died with the process (the worst case).
+				h.ctrl.mu.Lock()
+				for c, reqs := range tr.parks {
+					for _, req := range reqs {
+						h.ctrl.install(h.ctrl.get(c), req)
+					}
+				}
+				clear(tr.parks)
+				h.ctrl.mu.Unlock()
+				if redisDown {
+					if err := mr.Restart(); err != nil {
+						rt.Fatal(err)
+					}
+					waitStore(rt, h)
+					redisDown = false
+				}
+				h.clk.Advance(time.Duration(rapid.SampledFrom([]int{0, 1, 400, 660}).Draw(rt, "down s")) * time.Second)
+				if c := rapid.SampledFrom([]string{"", "cp1", "cp2", "cp3"}).Draw(rt, "gone"); c != "" {
+					h.adapterWrite(site.ChargerDisconnected{EventHeader: h.hdr(c)})
+				}
+				h.start()
+			case 9: // Redis goes away or comes back
+				if redisDown {
+					if err := mr.Restart(); err != nil {
+						rt.Fatal(err)
+					}
+					waitStore(rt, h)
+				} else {
+					mr.Close()
+				}
+				redisDown = !redisDown
+			}
+			switch op {
+			case 8, 9: // above
 			case 0: // plug in
 				c := charger.Draw(rt, "c")
 				if tr.txs[c] != "" {
@@ -281,7 +350,7 @@ func ledgerProperty(t *testing.T) func(*rapid.T) {
 				h.ctrl.mu.Unlock()
 				h.setGridLimit(lim)
 			default: // time passes
-				h.advance(time.Duration(rapid.SampledFrom([]int{100, 1000, 5000, 11000, 60000, 700000}).Draw(rt, "ms")) * time.Millisecond)
+				h.advance(time.Duration(rapid.SampledFrom([]int{100, 1000, 5000, 11000, 60000, 330000, 700000}).Draw(rt, "ms")) * time.Millisecond)
 			}
 			h.ctrl.mu.Lock()
 			err := tr.err
@@ -289,6 +358,17 @@ func ledgerProperty(t *testing.T) func(*rapid.T) {
 			if err != nil {
 				rt.Fatal(err)
 			}
+			if !redisDown {
+				if err := tr.undercount(); err != nil {
+					rt.Fatalf("after op %d: %v", op, err)
+				}
+			}
+		}
+		if redisDown {
+			if err := mr.Restart(); err != nil {
+				rt.Fatal(err)
+			}
+			waitStore(rt, h)
 		}
 		// At rest, with every charger connected and answering, the
 		// ledger fits (offline chargers may break a limit we cannot help).
@@ -307,7 +387,7 @@ func ledgerProperty(t *testing.T) func(*rapid.T) {
 		h.advance(6 * time.Second)
 		h.advance(11 * time.Second)
 		if err := h.ledgerErr(); err != nil {
-			rt.Fatalf("at rest: %v", err)
+			rt.Fatalf("at rest: %v\n%s", err, h.dumpLoop())
 		}
 	}
 }

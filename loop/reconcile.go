@@ -140,6 +140,14 @@ type plan struct {
 	// cmd.raise (the ledger's count rises) implies up; not the other way
 	// round when the EVSE is counted at a higher fallback.
 	up bool
+	// renewal: the same limit again, for its lease only.
+	renewal bool
+	// mustWrite: a change that is not a raise but must be written before
+	// it is sent (leaseFor); covered is when the records written before
+	// stop counting the EVSE at its limit (what it ends at when the
+	// write fails).
+	mustWrite bool
+	covered   time.Time
 }
 
 // dispatch compares what every EVSE should have with what its charger
@@ -325,7 +333,7 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 			return plan{}, false
 		}
 		rt.resendFb = false
-		cmd := l.newCommand(ref, kindFallback, forms[rt.fbFormIdx], fb, now)
+		cmd := l.newCommand(ref, kindFallback, forms[rt.fbFormIdx], fb, now, time.Time{})
 		// A raise of the lowest fallback it may have, checked by the
 		// ledger (counted at the highest).
 		cmd.raise = fb > lowestFallback(ls, e.Max)+near
@@ -413,17 +421,54 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 	if lowerOnly && up {
 		return plan{}, false
 	}
+	renewal := has && same(dyn, target) && renew && !rt.forceSend && !rt.resendDyn && !slotTimedOut(into, now)
 	rt.forceSend, rt.resendDyn = false, false
-	cmd := l.newCommand(ref, kindDynamic, forms[rt.formIdx], target, now)
-	cmd.raise = raise
-	cmd.trigger = rt.trigger
+	p := plan{i: i, ref: ref, up: up, renewal: renewal}
+	end := now.Add(l.m.cfg.Lease)
+	if !raise {
+		end = l.leaseFor(&p, e, target, target < applied-near, now)
+	}
+	p.cmd = l.newCommand(ref, kindDynamic, forms[rt.formIdx], target, now, end)
+	p.cmd.raise = raise
+	p.cmd.trigger = rt.trigger
 	// Renewals, resume steps and other forms of a refused change are not
 	// new changes: the rate limit does not hold them.
-	exempt := (has && same(dyn, target)) || rt.resumeRaise || rt.formIdx > 0
+	p.exempt = (has && same(dyn, target)) || rt.resumeRaise || rt.formIdx > 0
 	if up {
 		rt.resumeRaise = false
 	}
-	return plan{i: i, ref: ref, cmd: cmd, exempt: exempt, up: up}, true
+	return p, true
+}
+
+// leaseFor returns when a change of EVSE e to a that is not a raise of
+// what it is counted at ends, and sets p.mustWrite and p.covered; lower
+// says it lowers what the charger applies now.
+//
+// Such a change goes out before its record is written (a forgotten one
+// must only overcount). So it may not outlast what the records already
+// written count the EVSE at: a restarted loop that read them would count
+// the EVSE below what its charger applies once they ended (a renewal
+// sent while Redis was down, the daemon killed, restarted past the old
+// lease end). The records in memory never count an EVSE below the
+// written ones at any time ahead (every record added unwritten ends by
+// then, every raise is written first), so they tell: the change ends when
+// they stop counting the EVSE at a (e.CoveredUntil). A lower goes so at
+// once, however short that leaves its lease (its renewal, due sooner,
+// is written first); so does any other change that keeps most of a
+// lease. The rest (renewals above all) get a full lease and are written
+// before they are sent.
+func (l *siteLoop) leaseFor(p *plan, e *ledger.Entry, a site.Amps, lower bool, now time.Time) time.Time {
+	full := now.Add(l.m.cfg.Lease)
+	until, forever := e.CoveredUntil(a-near, now)
+	if forever || !until.Before(full) {
+		return full
+	}
+	cfg := &l.m.cfg
+	if (lower && until.After(now)) || until.Sub(now) >= cfg.RenewBefore+(cfg.Lease-cfg.RenewBefore)/2 {
+		return until
+	}
+	p.mustWrite, p.covered = true, until
+	return full
 }
 
 // lowerOtherSlot returns a lower of the dynamic profile in the slot we do
@@ -448,8 +493,9 @@ func (l *siteLoop) lowerOtherSlot(i int, ref evseRef, f form, into *site.Profile
 		return plan{}, false // the charger dropped it with its transaction
 	}
 	f.purpose = purpose
-	cmd := l.newCommand(ref, kindDynamic, f, target, now)
-	return plan{i: i, ref: ref, cmd: cmd, exempt: true}, true
+	p := plan{i: i, ref: ref, exempt: true}
+	p.cmd = l.newCommand(ref, kindDynamic, f, target, now, l.leaseFor(&p, e, target, true, now))
+	return p, true
 }
 
 // leaseEnd is when the dynamic profile in force ends.
@@ -478,8 +524,10 @@ func newestPending(ls *site.EVSELoopState) *site.ProfileRecord {
 // send records each command as pending, writes the chargers' state (the
 // intent) and sends: a raise only after its intent is written (one whose
 // intent cannot be written is not sent: after a restart it would be
-// forgotten); lowers at once, their intents written meanwhile (a
-// forgotten lower only overcounts).
+// forgotten); other changes at once, their intents written meanwhile (a
+// forgotten one only overcounts: it ends while the records written before
+// still count the EVSE as high, see leaseFor), except those leaseFor says
+// must be written first.
 func (l *siteLoop) send(ctx context.Context, plans []plan, raises bool, now time.Time) {
 	touched := map[*charger]bool{}
 	for _, p := range plans {
@@ -493,36 +541,70 @@ func (l *siteLoop) send(ctx context.Context, plans []plan, raises bool, now time
 		return
 	}
 	if !raises {
-		// Lowers go out at once, their intents are written lazily (see
-		// persistChargers): a lower forgotten in a crash only
-		// overcounts. A thousand intent writes first put their time on
-		// every lower's path and cost a third of the daemon's time.
+		// They go out at once, their intents are written lazily (see
+		// persistChargers). A thousand intent writes first put their time
+		// on every lower's path and cost a third of the daemon's time.
+		var must map[*charger]bool
 		for _, p := range plans {
-			if p.cmd.kind == kindDynamic && !p.exempt {
-				p.ref.ls().LastChange = now
+			if p.mustWrite {
+				if must == nil {
+					must = map[*charger]bool{}
+				}
+				must[p.ref.c] = true
+				continue
 			}
-			p.ref.rt().inflight = p.cmd
-			l.want(p.cmd.deadline)
-			l.start(ctx, p.cmd)
+			l.launch(ctx, p, now)
 			p.ref.c.lazy = true
+		}
+		if must == nil {
+			return
+		}
+		failed := l.persistChargers(ctx, must, false)
+		for _, p := range plans {
+			if !p.mustWrite {
+				continue
+			}
+			if failed[p.ref.c] {
+				s := slot(p.ref.ls(), p.cmd)
+				if p.renewal || !p.covered.After(now) {
+					// A renewal that cannot be written waits: sent, it
+					// could not last longer than the one in force.
+					dropPending(s, p.cmd.rec.Seq)
+					continue
+				}
+				// Still a lower of what the charger may apply: sent,
+				// ending while the records written count it as high.
+				p.cmd.endAt(p.covered)
+				for i := range s.Pending {
+					if s.Pending[i].Seq == p.cmd.rec.Seq {
+						s.Pending[i].Expires = p.covered
+					}
+				}
+			}
+			l.launch(ctx, p, now)
+			p.ref.c.lazy = true // LastChange, or the capped lease
 		}
 		return
 	}
 	// The intents of raises, with every other change not yet written.
 	failed := l.persistChargers(ctx, touched, false)
 	for _, p := range plans {
-		ls := p.ref.ls()
 		if failed[p.ref.c] && p.cmd.raise {
-			dropPending(slot(ls, p.cmd), p.cmd.rec.Seq)
+			dropPending(slot(p.ref.ls(), p.cmd), p.cmd.rec.Seq)
 			continue
 		}
-		if p.cmd.kind == kindDynamic && !p.exempt {
-			ls.LastChange = now
-		}
-		p.ref.rt().inflight = p.cmd
-		l.want(p.cmd.deadline)
-		l.start(ctx, p.cmd)
+		l.launch(ctx, p, now)
 	}
+}
+
+// launch sends a planned command.
+func (l *siteLoop) launch(ctx context.Context, p plan, now time.Time) {
+	if p.cmd.kind == kindDynamic && !p.exempt {
+		p.ref.ls().LastChange = now
+	}
+	p.ref.rt().inflight = p.cmd
+	l.want(p.cmd.deadline)
+	l.start(ctx, p.cmd)
 }
 
 func dropPending(s *site.ProfileSlot, seq int64) {

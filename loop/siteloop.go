@@ -144,6 +144,7 @@ func (l *siteLoop) run(ctx context.Context) {
 		l.armWake()
 		select {
 		case <-ctx.Done():
+			l.flushOnStop(ctx)
 			return
 		case ev := <-l.inbox:
 			l.apply(ctx, ev)
@@ -410,6 +411,21 @@ func (l *siteLoop) load(ctx context.Context, all bool) {
 // failed.
 func (l *siteLoop) flush(ctx context.Context) map[*charger]bool {
 	return l.persistChargers(ctx, nil, l.inflight == 0)
+}
+
+// stopFlushTimeout bounds the last write of a stopping loop.
+const stopFlushTimeout = 3 * time.Second
+
+// flushOnStop writes, when the loop is stopped, every change that waits
+// for a write (answers, lowers, targets): a restart then starts from
+// them and sends nothing again that was answered.
+func (l *siteLoop) flushOnStop(ctx context.Context) {
+	if !l.loaded || l.m.crash.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopFlushTimeout)
+	defer cancel()
+	l.persistChargers(ctx, nil, true)
 }
 
 // lazyEvery is how long lazy changes of charger states (answers, lowers,

@@ -140,22 +140,60 @@ func (e *Entry) CountedAt(now time.Time) site.Amps {
 		return e.Max
 	}
 	c := e.Fallback()
-	if e.Slots != nil {
-		if a := e.Slots.Tx.Accepted; a != nil && e.TxID != "" && a.TransactionID == e.TxID && valid(a, now) {
-			c = max(c, a.Limit)
-		}
-		if a := e.Slots.TxDefault.Accepted; a != nil && valid(a, now) {
-			c = max(c, a.Limit)
-		}
-		for _, s := range [2]*site.ProfileSlot{&e.Slots.TxDefault, &e.Slots.Tx} {
-			for i := range s.Pending {
-				if valid(&s.Pending[i], now) {
-					c = max(c, s.Pending[i].Limit)
-				}
+	e.eachCounted(now, func(r *site.ProfileRecord) { c = max(c, r.Limit) })
+	return min(c, e.Max)
+}
+
+// eachCounted calls f with every dynamic profile record CountedAt counts
+// at now: the accepted Tx profile of the running transaction, the
+// accepted TxDefault profile and every pending one, while their leases
+// last.
+func (e *Entry) eachCounted(now time.Time, f func(r *site.ProfileRecord)) {
+	if e.Slots == nil {
+		return
+	}
+	if a := e.Slots.Tx.Accepted; a != nil && e.TxID != "" && a.TransactionID == e.TxID && valid(a, now) {
+		f(a)
+	}
+	if a := e.Slots.TxDefault.Accepted; a != nil && valid(a, now) {
+		f(a)
+	}
+	for _, s := range [2]*site.ProfileSlot{&e.Slots.TxDefault, &e.Slots.Tx} {
+		for i := range s.Pending {
+			if valid(&s.Pending[i], now) {
+				f(&s.Pending[i])
 			}
 		}
 	}
-	return min(c, e.Max)
+}
+
+// CoveredUntil reports until when [Entry.CountedAt] stays at a or above
+// from now on, as the records stand (time only ends leases): forever when
+// the fallback (or non-compliance) covers a; else the latest end of a
+// lease of a counted record at a or above; now when none is.
+//
+// A profile of at most a that ends by then can be sent before it is
+// written anywhere: whoever reads the records written before counts the
+// EVSE at least as high for as long as the charger may apply it.
+func (e *Entry) CoveredUntil(a site.Amps, now time.Time) (until time.Time, forever bool) {
+	a = min(a, e.Max)
+	if e.NonCompliant || e.Fallback() >= a-eps {
+		return time.Time{}, true
+	}
+	until = now
+	e.eachCounted(now, func(r *site.ProfileRecord) {
+		switch {
+		case r.Limit < a-eps:
+		case r.Expires.IsZero():
+			forever = true
+		case r.Expires.After(until):
+			until = r.Expires
+		}
+	})
+	if forever {
+		return time.Time{}, true
+	}
+	return until, false
 }
 
 // Loads returns, per node and grid phase, the other load plus every

@@ -1,0 +1,92 @@
+package ledger_test
+
+import (
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/smartcharge/smartcharge/loop/ledger"
+	"github.com/smartcharge/smartcharge/site"
+)
+
+func TestCoveredUntil(t *testing.T) {
+	fb := func(a site.Amps) site.ProfileSlot { return site.ProfileSlot{Accepted: rec(a, 0)} }
+	for _, tc := range []struct {
+		desc    string
+		e       ledger.Entry
+		a       site.Amps
+		until   time.Duration // from now; ignored when forever
+		forever bool
+	}{
+		{"fallback at a: forever", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{Fallback: fb(10),
+			TxDefault: site.ProfileSlot{Accepted: rec(20, time.Minute)}}}, 10, 0, true},
+		{"no fallback accepted: counted at the maximum forever", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{}}, 16, 0, true},
+		{"above the fallback: until the lease ends", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{Fallback: fb(6),
+			TxDefault: site.ProfileSlot{Accepted: rec(20, time.Minute)}}}, 16, time.Minute, false},
+		{"the latest of several records at a or above", ledger.Entry{Max: 32, TxID: "a", Slots: &site.EVSELoopState{Fallback: fb(6),
+			TxDefault: site.ProfileSlot{Accepted: rec(20, time.Minute), Pending: []site.ProfileRecord{*rec(18, 3*time.Minute), *rec(12, 9*time.Minute)}},
+			Tx:        site.ProfileSlot{Accepted: &site.ProfileRecord{Limit: 16, TransactionID: "a", Expires: now.Add(5 * time.Minute)}}}}, 16, 5 * time.Minute, false},
+		{"a Tx record of another transaction covers nothing", ledger.Entry{Max: 32, TxID: "b", Slots: &site.EVSELoopState{Fallback: fb(6),
+			Tx: site.ProfileSlot{Accepted: &site.ProfileRecord{Limit: 16, TransactionID: "a", Expires: now.Add(5 * time.Minute)}}}}, 10, 0, false},
+		{"nothing at a or above: not covered (until now)", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{Fallback: fb(6),
+			TxDefault: site.ProfileSlot{Accepted: rec(8, time.Minute)}}}, 10, 0, false},
+		{"an ended lease covers nothing", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{Fallback: fb(6),
+			TxDefault: site.ProfileSlot{Accepted: rec(20, -time.Minute)}}}, 10, 0, false},
+		{"non-compliant: forever", ledger.Entry{Max: 32, NonCompliant: true, Slots: &site.EVSELoopState{Fallback: fb(0)}}, 32, 0, true},
+		{"a above the maximum is taken as the maximum", ledger.Entry{Max: 16, Slots: &site.EVSELoopState{Fallback: fb(6),
+			TxDefault: site.ProfileSlot{Accepted: rec(16, time.Minute)}}}, 20, time.Minute, false},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			until, forever := tc.e.CoveredUntil(tc.a, now)
+			if forever != tc.forever || (!forever && !until.Equal(now.Add(tc.until))) {
+				t.Fatalf("CoveredUntil(%v) = %v, %v; want %v, %v", tc.a, until.Sub(now), forever, tc.until, tc.forever)
+			}
+		})
+	}
+}
+
+// TestCoveredUntilAgreesWithCountedAt: on random records, CountedAt stays
+// at a or above exactly until CoveredUntil says (sampled every second).
+func TestCoveredUntilAgreesWithCountedAt(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		lim := rapid.SampledFrom([]site.Amps{0, 6, 10, 16, 20, 32})
+		exp := rapid.SampledFrom([]time.Duration{-time.Minute, 0, 30 * time.Second, time.Minute, 2 * time.Minute})
+		r := func(name string) *site.ProfileRecord {
+			if !rapid.Bool().Draw(t, name) {
+				return nil
+			}
+			x := rec(lim.Draw(t, name+"-limit"), exp.Draw(t, name+"-exp"))
+			x.TransactionID = rapid.SampledFrom([]string{"a", "b"}).Draw(t, name+"-tx")
+			return x
+		}
+		pend := func(name string) []site.ProfileRecord {
+			var ps []site.ProfileRecord
+			for i := range rapid.IntRange(0, 2).Draw(t, name) {
+				if p := r(name + string(rune('0'+i))); p != nil {
+					ps = append(ps, *p)
+				}
+			}
+			return ps
+		}
+		ls := &site.EVSELoopState{
+			Fallback:  site.ProfileSlot{Accepted: r("fb")},
+			TxDefault: site.ProfileSlot{Accepted: r("txd"), Pending: pend("txdp")},
+			Tx:        site.ProfileSlot{Accepted: r("tx"), Pending: pend("txp")},
+		}
+		if ls.Fallback.Accepted != nil {
+			ls.Fallback.Accepted.Expires = time.Time{}
+		}
+		e := ledger.Entry{Max: 32, TxID: rapid.SampledFrom([]string{"", "a"}).Draw(t, "txid"),
+			NonCompliant: rapid.Float64().Draw(t, "nc") < 0.1, Slots: ls}
+		a := lim.Draw(t, "a")
+		until, forever := e.CoveredUntil(a, now)
+		for s := 0; s <= 180; s++ {
+			at := now.Add(time.Duration(s) * time.Second)
+			covered := forever || at.Before(until)
+			if got := e.CountedAt(at) >= a; got != covered {
+				t.Fatalf("at +%ds CountedAt = %v, a = %v, CoveredUntil = +%v (forever %v)", s, e.CountedAt(at), a, until.Sub(now), forever)
+			}
+		}
+	})
+}
