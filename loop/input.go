@@ -38,7 +38,17 @@ type built struct {
 	otherNote []string
 	// rawID is each node's ID in the site model ("" for the grid
 	// connection); the scheduler's IDs carry a kind prefix to be unique.
-	rawID []string
+	rawID   []string
+	counter *ledger.Counter // see count
+}
+
+// count returns the ledger's counter of this dispatch, made when first
+// asked for.
+func (b *built) count() *ledger.Counter {
+	if b.counter == nil {
+		b.counter = ledger.NewCounter(&b.tree, b.entries, b.now)
+	}
+	return b.counter
 }
 
 func amps(a site.Amps) scheduler.Amps { return scheduler.Amps(a) }

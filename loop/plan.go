@@ -373,19 +373,6 @@ func valueAt(a site.Amps, ps []ampPeriod, t time.Time) site.Amps {
 	return v
 }
 
-// inForce returns the dynamic profile an EVSE applies by what it
-// accepted (as ledger.Entry.Dynamic picks it).
-func inForce(ls *site.EVSELoopState, e *ledger.Entry, now time.Time) *site.ProfileRecord {
-	ok := func(r *site.ProfileRecord) bool { return r != nil && (r.Expires.IsZero() || now.Before(r.Expires)) }
-	if a := ls.Tx.Accepted; ok(a) && e.TxID != "" && a.TransactionID == e.TxID {
-		return a
-	}
-	if a := ls.TxDefault.Accepted; ok(a) {
-		return a
-	}
-	return nil
-}
-
 // periodsDue reports whether EVSE i's dynamic profile in force, whose
 // period 0 is what the EVSE should have, is to be sent again for its
 // later periods: one of them differs from what the plan now asks for by
@@ -395,7 +382,7 @@ func (l *siteLoop) periodsDue(b *built, i int, ref evseRef, now time.Time) bool 
 	if l.m.cfg.Plans == nil {
 		return false
 	}
-	r := inForce(ref.ls(), &b.entries[i], now)
+	r := b.entries[i].DynamicRecord(now)
 	if r == nil {
 		return false
 	}
@@ -443,7 +430,7 @@ func (l *siteLoop) mayApply(ref evseRef, ls *site.EVSELoopState, txID string, no
 		ps, known := l.sentFor(ref, r)
 		out = append(out, applying{r.Limit, ps, r.Expires, known})
 	}
-	if r := inForce(ls, &ledger.Entry{TxID: txID}, now); r != nil {
+	if r := (&ledger.Entry{TxID: txID, Slots: ls}).DynamicRecord(now); r != nil {
 		add(r)
 	}
 	for _, s := range [2]*site.ProfileSlot{&ls.TxDefault, &ls.Tx} {

@@ -186,13 +186,7 @@ func (l *siteLoop) dispatchOn(ctx context.Context, b *built, force bool) {
 			ref.c.stateDirty = true
 		}
 	}
-	var counter *ledger.Counter
-	count := func() *ledger.Counter {
-		if counter == nil {
-			counter = ledger.NewCounter(&b.tree, b.entries, now)
-		}
-		return counter
-	}
+	count := b.count
 	for i, ref := range b.evs {
 		p, ok := l.decide(b, i, ref, now)
 		if !ok {
@@ -364,12 +358,14 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 			return plan{}, false
 		}
 		// The lowest it may apply (a timed-out fallback raise may not
-		// have been applied): a re-send never raises what it draws.
+		// have been applied): a re-send never raises what it draws. Nor
+		// more than fits on its path now: it may outlast what the
+		// charger applies otherwise (an accepted lease that ends first).
 		low := lowestFallback(ls, e.Max)
 		if d, ok := e.Dynamic(now); ok {
 			low = min(d, e.Max)
 		}
-		target = min(rec.Limit, low)
+		target = min(rec.Limit, low, b.count().Room(i))
 	default:
 		target = ls.Target
 	}

@@ -90,3 +90,58 @@ func TestCoveredUntilAgreesWithCountedAt(t *testing.T) {
 		}
 	})
 }
+
+// TestCounterRoom: counted at Room, entry i keeps every node on its path
+// within its limits; 0.1 A more breaks one (unless Room is its maximum),
+// on random trees, loads and records.
+func TestCounterRoom(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		tree := ledger.Tree{Voltage: 230, Nodes: []ledger.Node{
+			{ID: "", Parent: -1, Limit: site.Uniform(site.Amps(rapid.SampledFrom([]float64{16, 32, 63}).Draw(t, "grid")))},
+			{ID: "c1", Parent: 0, Limit: site.Uniform(site.Amps(rapid.SampledFrom([]float64{10, 25, 100}).Draw(t, "c1")))},
+		}}
+		if rapid.Bool().Draw(t, "power") {
+			tree.Nodes[0].PowerLimit = site.Watts(rapid.SampledFrom([]float64{7000, 15000, 30000}).Draw(t, "kw"))
+		}
+		for p := range 3 {
+			tree.Nodes[0].OtherLoad[p] = site.Amps(rapid.SampledFrom([]float64{0, 2.5, 9}).Draw(t, "other"))
+			tree.Nodes[1].OtherLoad[p] = site.Amps(rapid.SampledFrom([]float64{0, 1.5}).Draw(t, "other c1"))
+			tree.Nodes[0].OtherLoad[p] += tree.Nodes[1].OtherLoad[p]
+		}
+		var entries []ledger.Entry
+		for range rapid.IntRange(1, 4).Draw(t, "entries") {
+			ph := ledger.PhaseSet(rapid.SampledFrom([]int{1, 2, 4, 7}).Draw(t, "phases"))
+			fb := site.Amps(rapid.SampledFrom([]float64{0, 6, 10, 16}).Draw(t, "fallback"))
+			entries = append(entries, ledger.Entry{Node: rapid.IntRange(0, 1).Draw(t, "node"), Phases: ph, Max: 32,
+				Slots: &site.EVSELoopState{Fallback: site.ProfileSlot{Accepted: rec(fb, 0)}}})
+		}
+		i := rapid.IntRange(0, len(entries)-1).Draw(t, "i")
+		c := ledger.NewCounter(&tree, entries, now)
+		room := c.Room(i)
+		e := &entries[i]
+		// fits: every limit entry i loads (its phases and power on its
+		// path) holds with it counted at a.
+		fits := func(a site.Amps) bool {
+			loads := ledger.Loads(&tree, entries, now, map[int]site.Amps{i: a})
+			for _, n := range ledger.Path(&tree, e.Node) {
+				sum := 0.0
+				for p := range 3 {
+					sum += loads[n][p]
+					if e.Phases.Has(p) && loads[n][p] > float64(tree.Nodes[n].Limit[p])+1e-6 {
+						return false
+					}
+				}
+				if pl := tree.Nodes[n].PowerLimit; pl > 0 && sum*float64(tree.Voltage) > float64(pl)+1e-6 {
+					return false
+				}
+			}
+			return true
+		}
+		if room > 0 && !fits(room) {
+			t.Fatalf("counted at its room %.1f A it breaks a limit", room)
+		}
+		if room < e.Max && fits(room+0.1) {
+			t.Fatalf("room %.1f A, but %.1f A fits too", room, room+0.1)
+		}
+	})
+}

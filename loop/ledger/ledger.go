@@ -82,19 +82,28 @@ func (e *Entry) Fallback() site.Amps {
 }
 
 // Dynamic returns the dynamic limit the charger applies now by what it
-// accepted, and whether one is in force: the Tx profile of the running
-// transaction, else the TxDefault profile, while its lease lasts.
+// accepted, and whether one is in force (see [Entry.DynamicRecord]).
 func (e *Entry) Dynamic(now time.Time) (site.Amps, bool) {
-	if e.Slots == nil {
-		return 0, false
-	}
-	if a := e.Slots.Tx.Accepted; a != nil && e.TxID != "" && a.TransactionID == e.TxID && valid(a, now) {
-		return a.Limit, true
-	}
-	if a := e.Slots.TxDefault.Accepted; a != nil && valid(a, now) {
-		return a.Limit, true
+	if r := e.DynamicRecord(now); r != nil {
+		return r.Limit, true
 	}
 	return 0, false
+}
+
+// DynamicRecord returns the accepted dynamic profile the charger applies
+// now, nil if none: the Tx profile of the running transaction, else the
+// TxDefault profile, while its lease lasts.
+func (e *Entry) DynamicRecord(now time.Time) *site.ProfileRecord {
+	if e.Slots == nil {
+		return nil
+	}
+	if a := e.Slots.Tx.Accepted; a != nil && e.TxID != "" && a.TransactionID == e.TxID && valid(a, now) {
+		return a
+	}
+	if a := e.Slots.TxDefault.Accepted; a != nil && valid(a, now) {
+		return a
+	}
+	return nil
 }
 
 // Applied is what the charger applies by what it accepted: the dynamic
@@ -340,6 +349,40 @@ func (c *Counter) CanRaise(i int, a site.Amps) error {
 	err := Check(c.t, c.loads, Path(c.t, e.Node))
 	c.add(i, -d)
 	return err
+}
+
+// Room is the most entry i may be counted at (per phase, not above its
+// maximum) with every other entry as counted, for every node on its path
+// to stay within its limits; 0 when they are already broken without it.
+// Rounded down to 0.1 A.
+func (c *Counter) Room(i int) site.Amps {
+	e := &c.entries[i]
+	own := float64(c.counted[i])
+	room := float64(e.Max)
+	nph := 0.0
+	for p := range 3 {
+		if e.Phases.Has(p) {
+			nph++
+		}
+	}
+	for n := e.Node; n >= 0; n = c.t.Nodes[n].Parent {
+		nd := &c.t.Nodes[n]
+		sum := 0.0
+		for p := range 3 {
+			sum += c.loads[n][p]
+			if e.Phases.Has(p) {
+				room = min(room, float64(nd.Limit[p])-(c.loads[n][p]-own))
+			}
+		}
+		if nd.PowerLimit > 0 && nph > 0 && c.t.Voltage > 0 {
+			others := sum - nph*own
+			room = min(room, (float64(nd.PowerLimit)/float64(c.t.Voltage)-others)/nph)
+		}
+	}
+	if room <= 0 {
+		return 0
+	}
+	return site.Amps(math.Floor(room*10+eps) / 10)
 }
 
 // Recount counts entry i again from its slots (after they changed).
