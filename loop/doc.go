@@ -62,7 +62,9 @@
 //  3. record the pending profile and write it to Redis
 //     (site.ChargerState.Loop): a raise only once written (one whose intent
 //     cannot be written is not sent); a lower is sent at once and written
-//     while it is in flight (forgetting a lower only overcounts);
+//     while it is in flight, ending no later than the records already
+//     written count the EVSE as high (so forgetting it only overcounts);
+//     a renewal is written first;
 //  4. send every lower (dynamic or fallback) at once; an EVSE with both
 //     gets its dynamic lower first (what it applies now), its fallback
 //     lower after the answer;
@@ -73,12 +75,24 @@
 //     fallback raise after its dynamic change);
 //  7. write what was accepted (or refused, or timed out).
 //
-// Only a raise's intent is written before it is sent. Lowers, answers and
+// A raise's intent is written before it is sent. Lowers, answers and
 // targets are written lazily (at most a second apart while commands are
-// in flight, at once when none are): losing them in a crash only
-// overcounts (a lost lower leaves the older, higher limit recorded; a
-// lost answer leaves its command pending, counted after a restart at the
-// higher of old and new limit).
+// in flight, at once when none are, and when the loop is stopped):
+// losing them in a crash only overcounts (a lost lower leaves the older,
+// higher limit recorded; a lost answer leaves its command pending,
+// counted after a restart at the higher of old and new limit). That holds
+// at every time ahead, not only now: a change sent before it is written
+// ends when the records in memory stop counting the EVSE at its limit
+// (ledger.Entry.CoveredUntil), which is never later than the written
+// records do, since every record added unwritten ends so and every raise
+// is written first. A change that would get too short a lease that way
+// (a renewal) is written first and sent with a full lease; one that
+// cannot be written then waits (a renewal) or goes with the short lease
+// (a lower: the charger must lower now, Redis or not). Without this a
+// renewal sent while Redis was down, with the daemon killed and restarted
+// past the written lease end and the charger offline, was counted at its
+// fallback while the charger still applied the renewed limit
+// (TestRestartAfterUnwrittenRenewal, TestRestartPropertyNeverUndercounts).
 //
 // # Safety argument
 //
@@ -111,7 +125,9 @@
 // other load), in which case no raise goes out on that path until lowers
 // have brought it back. Timed-out EVSEs are given to the scheduler as
 // uncontrollable at what they are counted at, so the others are planned
-// around them; they are asked again for no more than they had. After a
+// around them; they are asked again for no more than they had, nor more
+// than fits on their path now (ledger.Counter.Room: the re-send may
+// outlast what they apply otherwise). After a
 // restart (also kill -9) pending profiles from Redis are counted as timed
 // out, accepted ones as accepted: nothing unchanged is sent again,
 // nothing is under-counted.
