@@ -3,10 +3,8 @@ package loop
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -765,23 +763,8 @@ func BenchmarkPlanPerEVSE(b *testing.B) {
 //     draws, now checked as one (decideDynamic counts the lowest pending
 //     fallback as what it may apply).
 func TestPlanPropertyRegressions(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "regressions", "plan-*.fail"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no regression files: %v", err)
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			f := flag.Lookup("rapid.failfile")
-			if f == nil {
-				t.Skip("rapid has no flag rapid.failfile")
-			}
-			old := f.Value.String()
-			if err := flag.Set("rapid.failfile", file); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = flag.Set("rapid.failfile", old) })
-			var multi, capped, cases atomic.Int64
-			rapid.Check(t, planProperty(t, &multi, &capped, &cases))
-		})
-	}
+	replayFailFiles(t, "plan-*.fail", func(t *testing.T) func(*rapid.T) {
+		var multi, capped, cases atomic.Int64
+		return planProperty(t, &multi, &capped, &cases)
+	})
 }

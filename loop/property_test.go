@@ -3,6 +3,7 @@ package loop
 import (
 	"flag"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -199,7 +200,15 @@ func (tr *truth) check(ref site.ChargerRef, req site.LimitRequest) {
 // went away (any mix of leases run out and fallbacks), and at rest its
 // ledger fits every limit.
 func TestLedgerPropertyRandomSequences(t *testing.T) {
-	rapid.Check(t, ledgerProperty(t))
+	rapid.Check(t, ledgerProperty(t, false))
+}
+
+// TestLedgerPropertyWithRestarts is the same with fallbacks at half the
+// limits, Redis going away and coming back, and the daemon killed and
+// restarted a while later (chargers going offline meanwhile); the
+// ledger never counts an EVSE below what its charger applies.
+func TestLedgerPropertyWithRestarts(t *testing.T) {
+	rapid.Check(t, ledgerProperty(t, true))
 }
 
 // TestLedgerPropertyRegressions replays seeds of the property test that
@@ -229,40 +238,76 @@ func TestLedgerPropertyRegressions(t *testing.T) {
 				}
 				t.Cleanup(func() { _ = flag.Set(name, old) })
 			}
-			rapid.Check(t, ledgerProperty(t))
+			rapid.Check(t, ledgerProperty(t, false))
 		})
 	}
 }
 
-func ledgerProperty(t *testing.T) func(*rapid.T) {
-	return func(rt *rapid.T) {
-		const n = 3
-		conf := depot(63, n)
-		// A Redis and a store per case, closed with it: rapid runs
-		// hundreds of cases in one test, and servers and connection
-		// pools kept until the test's end ran out of resources (i/o
-		// timeouts after a while).
-		mr := miniredis.NewMiniRedis()
-		if err := mr.Start(); err != nil {
-			rt.Fatal(err)
+// truthCase starts one case of a property on the depot of 3 chargers
+// (63 A): its own Redis and store, closed by done (rapid runs hundreds of
+// cases in one test, and servers and connection pools kept until the
+// test's end ran out of resources), a fallback fraction of 1 or 0.5
+// (below 1, dynamic limits can be far above the fallbacks: what a charger
+// applies then depends on leases, not only on fallbacks; drawn when
+// drawFraction, else 1), and the truth checking every SetLimit.
+func truthCase(t *testing.T, rt *rapid.T, drawFraction bool) (h *harness, tr *truth, mr *miniredis.Miniredis, done func()) {
+	conf := depot(63, 3)
+	mr = miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		rt.Fatal(err)
+	}
+	frac := 1.0
+	if drawFraction {
+		frac = rapid.SampledFrom([]float64{1, 0.5}).Draw(rt, "fallback fraction")
+	}
+	h = newHarnessOn(t, mr.Addr(), conf, func(c *Config) { c.FallbackFraction = frac })
+	tr = &truth{h: h, conf: conf, grid: 63, txs: map[string]string{}, parks: map[string][]site.LimitRequest{}}
+	h.ctrl.mu.Lock()
+	h.ctrl.onSet = func(ref site.ChargerRef, req site.LimitRequest, a answer) {
+		tr.check(ref, req)
+		tr.checkWorst(ref, req)
+		if a == late {
+			tr.parks[ref.ChargerID] = append(tr.parks[ref.ChargerID], req)
 		}
-		defer mr.Close()
-		// Below 1, dynamic limits can be far above the fallbacks: what a
-		// charger applies then depends on leases, not only on fallbacks.
-		frac := rapid.SampledFrom([]float64{1, 0.5}).Draw(rt, "fallback fraction")
-		h := newHarnessOn(t, mr.Addr(), conf, func(c *Config) { c.FallbackFraction = frac })
-		defer h.store.Close()
-		defer h.stopManager()
-		tr := &truth{h: h, conf: conf, grid: 63, txs: map[string]string{}, parks: map[string][]site.LimitRequest{}}
-		h.ctrl.mu.Lock()
-		h.ctrl.onSet = func(ref site.ChargerRef, req site.LimitRequest, a answer) {
-			tr.check(ref, req)
-			tr.checkWorst(ref, req)
-			if a == late {
-				tr.parks[ref.ChargerID] = append(tr.parks[ref.ChargerID], req)
+	}
+	h.ctrl.mu.Unlock()
+	return h, tr, mr, func() {
+		h.stopManager()
+		h.store.Close()
+		mr.Close()
+	}
+}
+
+// replayFailFiles runs prop once on each rapid fail file matching
+// testdata/regressions/glob (cases a property found once).
+func replayFailFiles(t *testing.T, glob string, prop func(*testing.T) func(*rapid.T)) {
+	files, err := filepath.Glob(filepath.Join("testdata", "regressions", glob))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no regression files %s: %v", glob, err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			f := flag.Lookup("rapid.failfile")
+			if f == nil {
+				t.Skip("rapid has no flag rapid.failfile")
 			}
-		}
-		h.ctrl.mu.Unlock()
+			old := f.Value.String()
+			if err := flag.Set("rapid.failfile", file); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = flag.Set("rapid.failfile", old) })
+			rapid.Check(t, prop(t))
+		})
+	}
+}
+
+// ledgerProperty is the property of TestLedgerPropertyRandomSequences;
+// with restarts that of TestLedgerPropertyWithRestarts (without, it draws
+// as it did when the seeds of TestLedgerPropertyRegressions were found).
+func ledgerProperty(t *testing.T, restarts bool) func(*rapid.T) {
+	return func(rt *rapid.T) {
+		h, tr, mr, done := truthCase(t, rt, restarts)
+		defer done()
 		caps := site.Capabilities{MaxStackLevel: 4, RateUnits: []site.RateUnit{site.UnitAmps}}
 		answers := []answer{accept, accept, accept, reject, timeout, timeoutApplied, late}
 		charger := rapid.SampledFrom([]string{"cp1", "cp2", "cp3"})
@@ -270,7 +315,11 @@ func ledgerProperty(t *testing.T) func(*rapid.T) {
 		steps := rapid.IntRange(5, 25).Draw(rt, "steps")
 		redisDown := false
 		for i := range steps {
-			op := rapid.IntRange(0, 9).Draw(rt, fmt.Sprint("op", i))
+			ops, waits := 7, []int{100, 1000, 5000, 11000, 60000, 700000}
+			if restarts {
+				ops, waits = 9, []int{100, 1000, 5000, 11000, 60000, 330000, 700000}
+			}
+			op := rapid.IntRange(0, ops).Draw(rt, fmt.Sprint("op", i))
 			if redisDown && (op <= 2 || op == 5) {
 				continue // events and limits are written to Redis first
 			}
@@ -350,7 +399,7 @@ func ledgerProperty(t *testing.T) func(*rapid.T) {
 				h.ctrl.mu.Unlock()
 				h.setGridLimit(lim)
 			default: // time passes
-				h.advance(time.Duration(rapid.SampledFrom([]int{100, 1000, 5000, 11000, 60000, 330000, 700000}).Draw(rt, "ms")) * time.Millisecond)
+				h.advance(time.Duration(rapid.SampledFrom(waits).Draw(rt, "ms")) * time.Millisecond)
 			}
 			h.ctrl.mu.Lock()
 			err := tr.err

@@ -2,9 +2,7 @@ package loop
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -122,49 +120,13 @@ func TestRestartPropertyNeverUndercounts(t *testing.T) {
 // TestRestartPropertyRegressions replays the cases the property found
 // (testdata/regressions/restart-*.fail).
 func TestRestartPropertyRegressions(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "regressions", "restart-*.fail"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no regression files: %v", err)
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			f := flag.Lookup("rapid.failfile")
-			if f == nil {
-				t.Skip("rapid has no flag rapid.failfile")
-			}
-			old := f.Value.String()
-			if err := flag.Set("rapid.failfile", file); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = flag.Set("rapid.failfile", old) })
-			rapid.Check(t, restartProperty(t))
-		})
-	}
+	replayFailFiles(t, "restart-*.fail", restartProperty)
 }
 
 func restartProperty(t *testing.T) func(*rapid.T) {
 	return func(rt *rapid.T) {
-		const n = 3
-		conf := depot(63, n)
-		mr := miniredis.NewMiniRedis()
-		if err := mr.Start(); err != nil {
-			rt.Fatal(err)
-		}
-		defer mr.Close()
-		frac := rapid.SampledFrom([]float64{1, 0.5}).Draw(rt, "fallback fraction")
-		h := newHarnessOn(t, mr.Addr(), conf, func(c *Config) { c.FallbackFraction = frac })
-		defer h.store.Close()
-		defer h.stopManager()
-		tr := &truth{h: h, conf: conf, grid: 63, txs: map[string]string{}, parks: map[string][]site.LimitRequest{}}
-		h.ctrl.mu.Lock()
-		h.ctrl.onSet = func(ref site.ChargerRef, req site.LimitRequest, a answer) {
-			tr.check(ref, req)
-			tr.checkWorst(ref, req)
-			if a == late {
-				tr.parks[ref.ChargerID] = append(tr.parks[ref.ChargerID], req)
-			}
-		}
-		h.ctrl.mu.Unlock()
+		h, tr, mr, done := truthCase(t, rt, true)
+		defer done()
 		fail := func(when string) {
 			h.ctrl.mu.Lock()
 			err := tr.err
