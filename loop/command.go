@@ -156,10 +156,7 @@ func (l *siteLoop) fbForms(c *charger) []form {
 // never draw more current per phase than a.
 func (l *siteLoop) newCommand(ref evseRef, kind cmdKind, f form, a site.Amps, now, end time.Time) *command {
 	c := ref.c
-	v := l.conf.Site.NominalVoltage
-	if v == 0 {
-		v = site.DefaultNominalVoltage
-	}
+	v := l.voltage()
 	seq := c.st.Loop.NextSeq
 	c.st.Loop.NextSeq++
 	rec := site.ProfileRecord{Seq: seq, Limit: a, Unit: f.unit, Value: float64(a), Purpose: f.purpose,
@@ -276,4 +273,12 @@ func (l *siteLoop) trigger(ctx context.Context, ref site.ChargerRef, evse int, w
 		case <-ctx.Done():
 		}
 	}()
+}
+
+// voltage is the site's nominal voltage (its default when not set).
+func (l *siteLoop) voltage() site.Volts {
+	if v := l.conf.Site.NominalVoltage; v > 0 {
+		return v
+	}
+	return site.DefaultNominalVoltage
 }

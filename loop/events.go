@@ -112,9 +112,9 @@ func (l *siteLoop) apply(ctx context.Context, ev site.Event) {
 		}
 		l.ls.Needs[site.EVSEKey(c.ref.ChargerID, e.EVSE)] = e.Needs
 	case site.ExternalLimitReported:
-		c.external.set(e.Source, e.EVSE, constantSchedules(e))
+		c.setExternal(e.Source, e.EVSE, constantSchedules(e))
 	case site.ExternalSchedulesReported:
-		c.external.set(e.Source, e.EVSE, e.Schedules)
+		c.setExternal(e.Source, e.EVSE, e.Schedules)
 	}
 }
 
@@ -145,6 +145,36 @@ func (x *externals) set(source string, evse int, ss []site.ExternalSchedule) {
 	}
 	x.m[k] = ss
 	x.next = time.Time{} // the next build finds it
+}
+
+// setExternal records what source reported for evse, in memory and in
+// the charger's loop state (written with the next batch: a restarted
+// loop keeps it).
+func (c *charger) setExternal(source string, evse int, ss []site.ExternalSchedule) {
+	c.external.set(source, evse, ss)
+	recs := make([]site.ExternalRecord, 0, len(c.external.m))
+	for k, ss := range c.external.m {
+		recs = append(recs, site.ExternalRecord{Source: k.source, EVSE: k.evse, Schedules: ss})
+	}
+	slices.SortFunc(recs, func(a, b site.ExternalRecord) int {
+		if a.Source != b.Source {
+			return strings.Compare(a.Source, b.Source)
+		}
+		return a.EVSE - b.EVSE
+	})
+	if len(recs) == 0 {
+		recs = nil
+	}
+	c.st.Loop.External = recs
+	c.stateDirty = true
+}
+
+// loadExternal takes the limits others set from the charger's loop state
+// as read after a restart.
+func (c *charger) loadExternal() {
+	for _, r := range c.st.Loop.External {
+		c.external.set(r.Source, r.EVSE, r.Schedules)
+	}
 }
 
 // constantSchedules turns a constant external limit into schedules. In an

@@ -42,6 +42,20 @@ type built struct {
 	counter *ledger.Counter // see count
 }
 
+// floor is the scheduler's floor of an EVSE whose own fallback is fb: fb,
+// or what others' Tx profile lets it apply when we are gone (see
+// ledger.Entry.Others) less the scheduler's margin. (That profile is also
+// a cap on the charger, events.go, which the scheduler keeps its margin
+// below: as a floor at the same value it would pause the car as
+// infeasible. The ledger counts it in full.)
+func (l *siteLoop) floor(e *ledger.Entry, fb site.Amps) scheduler.Amps {
+	f := fb
+	if e.Others > 0 {
+		f = max(f, e.Others-site.Amps(l.m.cfg.Scheduler.SafetyMargin))
+	}
+	return amps(min(f, e.Max))
+}
+
 // count returns the ledger's counter of this dispatch, made when first
 // asked for.
 func (b *built) count() *ledger.Counter {
@@ -62,10 +76,7 @@ func phaseCurrents(c site.PhaseCurrents) scheduler.PhaseCurrents {
 func (l *siteLoop) build(now time.Time) *built {
 	b := &built{now: now}
 	conf := &l.conf
-	v := conf.Site.NominalVoltage
-	if v == 0 {
-		v = site.DefaultNominalVoltage
-	}
+	v := l.voltage()
 	b.eff = site.Effective(conf.Site, conf.Limits, now)
 	cfg := *l.m.cfg.Scheduler
 	b.in = scheduler.Input{Now: now, Config: &cfg, NominalVoltage: scheduler.Volts(v)}
@@ -144,6 +155,7 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 	}
 	entry := ledger.Entry{Node: node, Phases: ref.gridSet(set), Max: e.MaxCurrent, Online: c.st.Connected,
 		NonCompliant: c.st.Loop.NonCompliant, TxID: c.txID(e.ID), Slots: ls}
+	entry.Others = c.othersTx(e.ID, entry.TxID, l.voltage(), b.now) // csms.go
 	se := scheduler.EVSE{
 		ID: ref.key(), Node: node, Rotation: schedRotation(c.rotation()), Wiring: wiring(e),
 		MinCurrent: amps(e.MinCurrent), MaxCurrent: amps(e.MaxCurrent), CarPhases: c.carPhases(e.ID),
@@ -160,7 +172,7 @@ func (b *built) addEVSE(l *siteLoop, c *charger, e site.EVSE, node int) {
 	// fallback; its maximum while it has none): the scheduler counts it at
 	// max(limit, floor), as the ledger does, so any mix of chargers on
 	// their new limits and chargers back on their fallbacks fits.
-	se.Floor = amps(entry.Fallback())
+	se.Floor = l.floor(&entry, entry.OwnFallback())
 	if se.CarPhases != 0 {
 		se.CarPhases &= se.Wiring
 	}
@@ -349,7 +361,19 @@ func (l *siteLoop) fallbacks(b *built) {
 		evs[i] = fallback.EVSE{Node: b.in.EVSEs[i].Node, Phases: wired, Max: ref.cfg.MaxCurrent, Min: minA}
 		switch b.in.EVSEs[i].State {
 		case scheduler.StateCharging, scheduler.StateSuspended:
-			continue
+			o := b.entries[i].Others
+			if o <= 0 {
+				continue
+			}
+			// A Tx profile of others governs when we are gone (csms.go):
+			// fixed load at it, and no fallback of its own meanwhile.
+			for n := evs[i].Node; n >= 0; n = t.Nodes[n].Parent {
+				for p := range 3 {
+					if wired.Has(p) {
+						t.Nodes[n].OtherLoad[p] += o
+					}
+				}
+			}
 		case scheduler.StateOffline, scheduler.StateUncontrollable:
 			fixed[i] = true
 			a := b.entries[i].CountedAt(b.now)

@@ -48,8 +48,8 @@ func (l *siteLoop) reconcile(ctx context.Context) {
 	l.fallbacks(b)
 	for i, ref := range b.evs {
 		rt := ref.rt()
-		if l.canSendFallback(b, i) && rt.fallback < b.entries[i].Fallback()-near {
-			b.in.EVSEs[i].Floor = amps(rt.fallback)
+		if e := &b.entries[i]; l.canSendFallback(b, i) && rt.fallback < e.OwnFallback()-near {
+			b.in.EVSEs[i].Floor = l.floor(e, rt.fallback)
 		}
 		rt.floor = site.Amps(b.in.EVSEs[i].Floor)
 	}
@@ -775,10 +775,7 @@ func (l *siteLoop) readback(ctx context.Context, c *charger, cmd *command, r cmd
 		return
 	}
 	got := s.Periods[0].Limit
-	v := float64(l.conf.Site.NominalVoltage)
-	if v == 0 {
-		v = float64(site.DefaultNominalVoltage)
-	}
+	v := float64(l.voltage())
 	gotA := got
 	if s.Unit == site.UnitWatts {
 		if cmd.form.unit == site.UnitAmps {

@@ -390,7 +390,11 @@ func (l *siteLoop) load(ctx context.Context, all bool) {
 		} else {
 			st.Loop = c.st.Loop
 		}
+		fresh := c.st.Loop == nil
 		c.cfg, c.st = cc, st
+		if fresh {
+			c.loadExternal()
+		}
 	}
 	for id := range l.chargers {
 		if !seen[id] {

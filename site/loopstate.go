@@ -84,6 +84,18 @@ type ChargerLoopState struct {
 	NonCompliant       bool      `json:",omitempty"`
 	NonCompliantReason string    `json:",omitempty"`
 	NonCompliantSince  time.Time `json:",omitzero"`
+	// External are the limits others set on the charger as last reported
+	// (ExternalSchedulesReported), kept so that a restarted loop keeps
+	// them until they are reported again; ordered by Source, then EVSE.
+	External []ExternalRecord `json:",omitempty"`
+}
+
+// ExternalRecord is what one source last reported for one EVSE (0: the
+// charger).
+type ExternalRecord struct {
+	Source    string
+	EVSE      int
+	Schedules []ExternalSchedule
 }
 
 // ModelQuirks is what the loop learnt about one charger model (vendor and

@@ -33,6 +33,8 @@ func TestCoveredUntil(t *testing.T) {
 			TxDefault: site.ProfileSlot{Accepted: rec(8, time.Minute)}}}, 10, 0, false},
 		{"an ended lease covers nothing", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{Fallback: fb(6),
 			TxDefault: site.ProfileSlot{Accepted: rec(20, -time.Minute)}}}, 10, 0, false},
+		{"others' Tx profile does not cover (it is not in our records)", ledger.Entry{Max: 32, Others: 20, Slots: &site.EVSELoopState{Fallback: fb(6),
+			TxDefault: site.ProfileSlot{Accepted: rec(16, time.Minute)}}}, 16, time.Minute, false},
 		{"non-compliant: forever", ledger.Entry{Max: 32, NonCompliant: true, Slots: &site.EVSELoopState{Fallback: fb(0)}}, 32, 0, true},
 		{"a above the maximum is taken as the maximum", ledger.Entry{Max: 16, Slots: &site.EVSELoopState{Fallback: fb(6),
 			TxDefault: site.ProfileSlot{Accepted: rec(16, time.Minute)}}}, 20, time.Minute, false},

@@ -58,6 +58,12 @@ type Entry struct {
 	TxID string
 	// Slots are the profiles sent and accepted; nil means none known.
 	Slots *site.EVSELoopState
+	// Others is the most a profile of someone else that overrides the
+	// fallback may let the charger apply once no dynamic profile of ours
+	// is in force (a CSMS Tx profile of the running transaction: a Tx
+	// profile wins over every TxDefault one, OCPP 1.6 3.13.2, 2.0.1
+	// K01); 0 for none.
+	Others site.Amps
 }
 
 func valid(r *site.ProfileRecord, now time.Time) bool {
@@ -66,8 +72,13 @@ func valid(r *site.ProfileRecord, now time.Time) bool {
 
 // Fallback returns what the EVSE applies when no dynamic profile is in
 // force: its accepted fallback (at the highest of any pending ones), or
-// Max when none was ever accepted.
+// Max when none was ever accepted; at least Others.
 func (e *Entry) Fallback() site.Amps {
+	return min(max(e.OwnFallback(), e.Others), e.Max)
+}
+
+// OwnFallback is [Entry.Fallback] without Others: the loop's own.
+func (e *Entry) OwnFallback() site.Amps {
 	fb := e.Max
 	if e.Slots == nil {
 		return fb
@@ -186,7 +197,8 @@ func (e *Entry) eachCounted(now time.Time, f func(r *site.ProfileRecord)) {
 // EVSE at least as high for as long as the charger may apply it.
 func (e *Entry) CoveredUntil(a site.Amps, now time.Time) (until time.Time, forever bool) {
 	a = min(a, e.Max)
-	if e.NonCompliant || e.Fallback() >= a-eps {
+	if e.NonCompliant || e.OwnFallback() >= a-eps {
+		// (Not Others: what others set is not in the loop's records.)
 		return time.Time{}, true
 	}
 	until = now

@@ -55,6 +55,12 @@ func TestCountedAt(t *testing.T) {
 			Tx:        site.ProfileSlot{Accepted: &site.ProfileRecord{Limit: 20, TransactionID: "a", Expires: now.Add(time.Minute)}}}}, 6},
 		{"non-compliant: maximum", ledger.Entry{Max: 32, Online: true, NonCompliant: true, Slots: &site.EVSELoopState{
 			TxDefault: site.ProfileSlot{Accepted: rec(6, time.Minute)}}}, 32},
+		{"a Tx profile of others above the fallback: it governs when our lease ends", ledger.Entry{Max: 32, Others: 20, Slots: &site.EVSELoopState{
+			Fallback: site.ProfileSlot{Accepted: rec(10, 0)}, Tx: site.ProfileSlot{Accepted: rec(8, time.Minute)}}}, 20},
+		{"a Tx profile of others below the fallback: the fallback", ledger.Entry{Max: 32, Others: 6, Slots: &site.EVSELoopState{
+			Fallback: site.ProfileSlot{Accepted: rec(10, 0)}}}, 10},
+		{"others above the maximum: the maximum", ledger.Entry{Max: 16, Others: 40, Slots: &site.EVSELoopState{
+			Fallback: site.ProfileSlot{Accepted: rec(10, 0)}}}, 16},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			if got := tc.e.CountedAt(now); got != tc.want {
