@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"math"
 	"time"
 
 	"github.com/smartcharge/smartcharge/site"
@@ -40,4 +41,33 @@ func (c *charger) othersTx(evse int, txID string, v site.Volts, now time.Time) s
 		}
 	}
 	return most
+}
+
+// lowestExternal is the lowest limit others set on EVSE evse (or the
+// whole charger) at any time from now on, Tx profiles aside, in A per phase on nph phases
+// (a limit in W spread over them), +Inf when none. The loop's fallback
+// (TxDefault at a stack level above the CSMS's) leads over the CSMS's
+// TxDefault profiles when smartcharge is gone, so it may not be above
+// any period they have ahead: a lower one later would not be followed.
+func (c *charger) lowestExternal(evse int, v site.Volts, nph int, now time.Time) site.Amps {
+	low := site.Amps(math.Inf(1))
+	nph = max(nph, 1)
+	for k, ss := range c.external.m {
+		if k.evse != evse && k.evse != 0 {
+			continue
+		}
+		for _, s := range ss {
+			if s.Purpose == site.PurposeTx || (!s.ValidTo.IsZero() && !now.Before(s.ValidTo)) {
+				continue // a Tx profile goes with its transaction (othersTx)
+			}
+			for _, p := range s.Periods {
+				a := site.Amps(max(p.Limit, 0))
+				if s.Unit == site.UnitWatts {
+					a = site.Amps(max(p.Limit, 0) / (float64(v) * float64(nph)))
+				}
+				low = min(low, a)
+			}
+		}
+	}
+	return low
 }

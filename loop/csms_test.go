@@ -58,3 +58,46 @@ func TestCSMSTxProfileCountsWhenGone(t *testing.T) {
 	}
 	h.checkLedger()
 }
+
+// The loop's fallback leads over a CSMS's TxDefault profile when
+// smartcharge is gone (a higher stack level), so it is never above a
+// period the CSMS's profile has ahead: a 6 A period from 22:00 caps it
+// now; a Tx profile does not (it goes with its transaction; one of the
+// running transaction governs instead of the fallback, see above).
+func TestFallbackBelowLaterCSMSPeriods(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		purpose site.ProfilePurpose
+		unit    site.RateUnit
+		later   float64
+		want    func(fb site.Amps) bool
+	}{
+		{"TxDefault, 6 A later", site.PurposeTxDefault, site.UnitAmps, 6, func(fb site.Amps) bool { return fb <= 6 }},
+		{"TxDefault, 4140 W later (6 A on 3 phases)", site.PurposeTxDefault, site.UnitWatts, 4140, func(fb site.Amps) bool { return fb <= 6+1e-9 }},
+		{"Tx profile of another transaction, 6 A later", site.PurposeTx, site.UnitAmps, 6, func(fb site.Amps) bool { return fb > 6 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, depot(32, 1), nil)
+			h.run(h.plugIn("cp1", caps16, acme)...)
+			h.advance(15 * time.Second)
+			now := h.clk.Now()
+			high := 32.0
+			if tc.unit == site.UnitWatts {
+				high = 32 * 3 * 230
+			}
+			s := site.ExternalSchedule{Purpose: tc.purpose, StackLevel: 1, Unit: tc.unit, Start: now,
+				Periods: []site.Period{{Limit: high}, {Offset: 10 * time.Hour, Limit: tc.later}}}
+			if tc.purpose == site.PurposeTx {
+				s.TransactionID = "tx-before"
+			}
+			h.run(h.csmsLimit("cp1", s))
+			h.advance(15 * time.Second)
+			if fb := fallbackOf(h, "cp1"); !tc.want(fb) {
+				t.Fatalf("cp1's fallback %.1f A", fb)
+			}
+			if v := h.evseView("cp1"); v.Accepted < 20 {
+				t.Fatalf("cp1 %+v: the limit in force now (32 A) should not hold it back", v)
+			}
+		})
+	}
+}

@@ -132,6 +132,16 @@
 // out, accepted ones as accepted: nothing unchanged is sent again,
 // nothing is under-counted.
 //
+// Beside a CSMS (the OCPP proxy, delegation) the CSMS's profiles are
+// reported as external limits and kept in the charger's loop state. They
+// cap what the loop allows, and two of them outlive smartcharge: a Tx
+// profile of the running transaction governs once the loop's lease ends
+// (a Tx profile wins over every TxDefault), so the ledger counts the EVSE
+// at its highest period (ledger.Entry.Others) and the EVSE gets no
+// fallback of its own meanwhile; and the loop's fallback leads over the
+// CSMS's TxDefault profiles, so it is kept below every period they have
+// ahead (csms.go).
+//
 // # Other load
 //
 // An EMS reading of a node shows building load plus what our EVSEs below

@@ -358,7 +358,11 @@ func (l *siteLoop) fallbacks(b *built) {
 		wired := ref.gridSet(wiring(ref.cfg))
 		// Below the car's minimum (where it reported one) a share is 0.
 		minA := max(ref.cfg.EffectiveMinCurrent(), site.Amps(b.in.EVSEs[i].CarMinCurrent))
-		evs[i] = fallback.EVSE{Node: b.in.EVSEs[i].Node, Phases: wired, Max: ref.cfg.MaxCurrent, Min: minA}
+		// Not above the lowest limit others set from now on: the
+		// fallback leads over their TxDefault profiles when we are gone
+		// (csms.go).
+		maxA := min(ref.cfg.MaxCurrent, ref.c.lowestExternal(ref.id(), l.voltage(), wiring(ref.cfg).Count(), b.now))
+		evs[i] = fallback.EVSE{Node: b.in.EVSEs[i].Node, Phases: wired, Max: maxA, Min: minA}
 		switch b.in.EVSEs[i].State {
 		case scheduler.StateCharging, scheduler.StateSuspended:
 			o := b.entries[i].Others
