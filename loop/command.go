@@ -177,7 +177,9 @@ func (l *siteLoop) newCommand(ref evseRef, kind cmdKind, f form, a site.Amps, no
 	}
 	if kind == kindDynamic {
 		rec.Expires = end
-		req.Start, req.Duration = now, end.Sub(now).Truncate(time.Second)
+		// Whole seconds (and a start in them): never applied past end.
+		req.Start = now.Truncate(time.Second)
+		req.Duration = end.Sub(req.Start).Truncate(time.Second)
 		// Following a plan: later periods at its slot boundaries, none
 		// above period 0 (plan.go). The schedule starts at now to the
 		// second, so the periods start on the boundaries exactly and it

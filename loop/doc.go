@@ -83,12 +83,17 @@
 // counted after a restart at the higher of old and new limit). That holds
 // at every time ahead, not only now: a change sent before it is written
 // ends when the records in memory stop counting the EVSE at its limit
-// (ledger.Entry.CoveredUntil), which is never later than the written
-// records do, since every record added unwritten ends so and every raise
-// is written first. A change that would get too short a lease that way
-// (a renewal) is written first and sent with a full lease; one that
-// cannot be written then waits (a renewal) or goes with the short lease
-// (a lower: the charger must lower now, Redis or not). Without this a
+// (ledger.Entry.CoveredUntil; for a TxDefault profile Tx records do not
+// count, they end with the transaction), which is never later than the
+// written records do, since every record added unwritten ends so and
+// every raise is written first. A lower goes at once with such a lease,
+// Redis or not. Another change that would get too short a lease that way
+// (a renewal; a lower less than 2 s before its lease ends) is written
+// first and sent with a full lease; one that cannot be written waits (the
+// charger returns to its counted fallback when its lease ends). So while
+// Redis is down, the chargers return to their fallbacks as their leases
+// end: safe, with less energy, and the cannot-write warnings say why.
+// Without this a
 // renewal sent while Redis was down, with the daemon killed and restarted
 // past the written lease end and the charger offline, was counted at its
 // fallback while the charger still applied the renewed limit

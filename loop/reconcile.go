@@ -422,7 +422,7 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 	p := plan{i: i, ref: ref, up: up, renewal: renewal}
 	end := now.Add(l.m.cfg.Lease)
 	if !raise {
-		end = l.leaseFor(&p, e, target, target < applied-near, now)
+		end = l.leaseFor(&p, e, target, forms[rt.formIdx].purpose, target < applied-near, now)
 	}
 	p.cmd = l.newCommand(ref, kindDynamic, forms[rt.formIdx], target, now, end)
 	p.cmd.raise = raise
@@ -436,36 +436,43 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 	return p, true
 }
 
-// leaseFor returns when a change of EVSE e to a that is not a raise of
-// what it is counted at ends, and sets p.mustWrite and p.covered; lower
-// says it lowers what the charger applies now.
+// leaseFor returns when a change of EVSE e to a (a profile of the given
+// purpose) that is not a raise of what it is counted at ends, and sets
+// p.mustWrite and p.covered; lower says it lowers what the charger
+// applies now.
 //
 // Such a change goes out before its record is written (a forgotten one
 // must only overcount). So it may not outlast what the records already
 // written count the EVSE at: a restarted loop that read them would count
 // the EVSE below what its charger applies once they ended (a renewal
 // sent while Redis was down, the daemon killed, restarted past the old
-// lease end). The records in memory never count an EVSE below the
-// written ones at any time ahead (every record added unwritten ends by
-// then, every raise is written first), so they tell: the change ends when
-// they stop counting the EVSE at a (e.CoveredUntil). A lower goes so at
-// once, however short that leaves its lease (its renewal, due sooner,
-// is written first); so does any other change that keeps most of a
+// lease end). The written records never count an EVSE below the records
+// in memory at any time ahead, also if its transaction ends (every record
+// added unwritten ends by then, every raise is written first), so the
+// records in memory tell: the change ends when they stop counting the
+// EVSE at a (e.CoveredUntil). A lower goes so at once, however short
+// that leaves its lease (its renewal, due sooner, is written first),
+// unless under minLease; so does any other change that keeps most of a
 // lease. The rest (renewals above all) get a full lease and are written
 // before they are sent.
-func (l *siteLoop) leaseFor(p *plan, e *ledger.Entry, a site.Amps, lower bool, now time.Time) time.Time {
+func (l *siteLoop) leaseFor(p *plan, e *ledger.Entry, a site.Amps, purpose site.ProfilePurpose, lower bool, now time.Time) time.Time {
 	full := now.Add(l.m.cfg.Lease)
-	until, forever := e.CoveredUntil(a-near, now)
+	until, forever := e.CoveredUntil(a-near, purpose, now)
 	if forever || !until.Before(full) {
 		return full
 	}
 	cfg := &l.m.cfg
-	if (lower && until.After(now)) || until.Sub(now) >= cfg.RenewBefore+(cfg.Lease-cfg.RenewBefore)/2 {
+	if (lower && until.Sub(now) >= minLease) || until.Sub(now) >= cfg.RenewBefore+(cfg.Lease-cfg.RenewBefore)/2 {
 		return until
 	}
 	p.mustWrite, p.covered = true, until
 	return full
 }
+
+// minLease is the shortest lease a dynamic profile is sent with. (OCPP
+// durations are whole seconds, and a duration of 0 is none at all: the
+// charger would apply the profile for ever.)
+const minLease = 2 * time.Second
 
 // lowerOtherSlot returns a lower of the dynamic profile in the slot we do
 // not send to (TxDefault while the Tx profile carries the limit, or the
@@ -490,7 +497,7 @@ func (l *siteLoop) lowerOtherSlot(i int, ref evseRef, f form, into *site.Profile
 	}
 	f.purpose = purpose
 	p := plan{i: i, ref: ref, exempt: true}
-	p.cmd = l.newCommand(ref, kindDynamic, f, target, now, l.leaseFor(&p, e, target, true, now))
+	p.cmd = l.newCommand(ref, kindDynamic, f, target, now, l.leaseFor(&p, e, target, f.purpose, true, now))
 	return p, true
 }
 
@@ -562,9 +569,11 @@ func (l *siteLoop) send(ctx context.Context, plans []plan, raises bool, now time
 			}
 			if failed[p.ref.c] {
 				s := slot(p.ref.ls(), p.cmd)
-				if p.renewal || !p.covered.After(now) {
+				if p.renewal || p.covered.Sub(now) < minLease {
 					// A renewal that cannot be written waits: sent, it
-					// could not last longer than the one in force.
+					// could not last longer than the one in force. So
+					// does a change whose lease would be too short: the
+					// charger is back on its fallback by then anyway.
 					dropPending(s, p.cmd.rec.Seq)
 					continue
 				}
@@ -727,7 +736,9 @@ func (l *siteLoop) handle(ctx context.Context, r cmdResult) {
 				l.markNonCompliant(c, "refuses every form of charging profile")
 			}
 		}
-	case errors.Is(r.err, site.ErrOffline):
+	case errors.Is(r.err, site.ErrOffline) && !errors.Is(r.err, site.ErrTimeout):
+		// Not sent. (A connection lost after sending is a timeout too:
+		// the charger may have applied it, so it stays pending below.)
 		dropPending(s, cmd.rec.Seq)
 		c.st.Connected = false
 		l.m.met.profiles.WithLabelValues(l.id, "error").Inc()

@@ -55,6 +55,9 @@ type siteLoop struct {
 	viewStale atomic.Bool
 	// lazyAt is when lazy changes of charger states were last written.
 	lazyAt time.Time
+	// writeFailedUntil: a write of charger states failed; none is tried
+	// again before this (see persistChargers).
+	writeFailedUntil time.Time
 	// held is each metered node's last well-founded other load;
 	// otherMode how its estimate was made last (for logging changes).
 	held      map[string]*[3]heldLoad
@@ -429,6 +432,7 @@ func (l *siteLoop) flushOnStop(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopFlushTimeout)
 	defer cancel()
+	l.writeFailedUntil = time.Time{} // the last chance: try
 	l.persistChargers(ctx, nil, true)
 }
 
@@ -449,9 +453,26 @@ const lazyEvery = time.Second
 // limit. So those are written lazily, at most lazyEvery apart while
 // commands are in flight and at once when none are: about one write per
 // charger per change instead of one per command and answer.
+//
+// After a write failed none is tried for writeBackoff: those in must fail
+// at once. (A Redis that does not answer holds each write for the I/O
+// timeout, and the loop goroutine waits for its writes: without the
+// pause every dispatch would wait that long, lowers too.)
 func (l *siteLoop) persistChargers(ctx context.Context, must map[*charger]bool, lazy bool) map[*charger]bool {
+	now := l.m.cfg.Clock.Now()
+	if now.Before(l.writeFailedUntil) {
+		l.want(l.writeFailedUntil)
+		if len(must) == 0 {
+			return nil
+		}
+		failed := make(map[*charger]bool, len(must))
+		for c := range must {
+			failed[c] = true
+		}
+		return failed
+	}
 	if lazy {
-		l.lazyAt = l.m.cfg.Clock.Now()
+		l.lazyAt = now
 	}
 	var cs []*charger
 	for _, c := range l.order {
@@ -483,8 +504,16 @@ func (l *siteLoop) persistChargers(ctx context.Context, must map[*charger]bool, 
 		}
 		c.stateDirty, c.lazy = false, false
 	}
+	if failed != nil {
+		l.writeFailedUntil = now.Add(writeBackoff)
+		l.want(l.writeFailedUntil)
+	}
 	return failed
 }
+
+// writeBackoff is how long no charger state write is tried after one
+// failed.
+const writeBackoff = 5 * time.Second
 
 // writeCharger writes the loop's state of one charger (only the Loop
 // field; the adapter's fields are left as stored). It runs on a worker

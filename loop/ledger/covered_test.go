@@ -16,31 +16,36 @@ func TestCoveredUntil(t *testing.T) {
 		desc    string
 		e       ledger.Entry
 		a       site.Amps
+		purpose site.ProfilePurpose
 		until   time.Duration // from now; ignored when forever
 		forever bool
 	}{
 		{"fallback at a: forever", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{Fallback: fb(10),
-			TxDefault: site.ProfileSlot{Accepted: rec(20, time.Minute)}}}, 10, 0, true},
-		{"no fallback accepted: counted at the maximum forever", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{}}, 16, 0, true},
+			TxDefault: site.ProfileSlot{Accepted: rec(20, time.Minute)}}}, 10, site.PurposeTx, 0, true},
+		{"no fallback accepted: counted at the maximum forever", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{}}, 16, site.PurposeTx, 0, true},
 		{"above the fallback: until the lease ends", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{Fallback: fb(6),
-			TxDefault: site.ProfileSlot{Accepted: rec(20, time.Minute)}}}, 16, time.Minute, false},
+			TxDefault: site.ProfileSlot{Accepted: rec(20, time.Minute)}}}, 16, site.PurposeTx, time.Minute, false},
 		{"the latest of several records at a or above", ledger.Entry{Max: 32, TxID: "a", Slots: &site.EVSELoopState{Fallback: fb(6),
 			TxDefault: site.ProfileSlot{Accepted: rec(20, time.Minute), Pending: []site.ProfileRecord{*rec(18, 3*time.Minute), *rec(12, 9*time.Minute)}},
-			Tx:        site.ProfileSlot{Accepted: &site.ProfileRecord{Limit: 16, TransactionID: "a", Expires: now.Add(5 * time.Minute)}}}}, 16, 5 * time.Minute, false},
+			Tx:        site.ProfileSlot{Accepted: &site.ProfileRecord{Limit: 16, TransactionID: "a", Expires: now.Add(5 * time.Minute)}}}}, 16, site.PurposeTx, 5 * time.Minute, false},
 		{"a Tx record of another transaction covers nothing", ledger.Entry{Max: 32, TxID: "b", Slots: &site.EVSELoopState{Fallback: fb(6),
-			Tx: site.ProfileSlot{Accepted: &site.ProfileRecord{Limit: 16, TransactionID: "a", Expires: now.Add(5 * time.Minute)}}}}, 10, 0, false},
+			Tx: site.ProfileSlot{Accepted: &site.ProfileRecord{Limit: 16, TransactionID: "a", Expires: now.Add(5 * time.Minute)}}}}, 10, site.PurposeTx, 0, false},
 		{"nothing at a or above: not covered (until now)", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{Fallback: fb(6),
-			TxDefault: site.ProfileSlot{Accepted: rec(8, time.Minute)}}}, 10, 0, false},
+			TxDefault: site.ProfileSlot{Accepted: rec(8, time.Minute)}}}, 10, site.PurposeTx, 0, false},
 		{"an ended lease covers nothing", ledger.Entry{Max: 32, Slots: &site.EVSELoopState{Fallback: fb(6),
-			TxDefault: site.ProfileSlot{Accepted: rec(20, -time.Minute)}}}, 10, 0, false},
+			TxDefault: site.ProfileSlot{Accepted: rec(20, -time.Minute)}}}, 10, site.PurposeTx, 0, false},
 		{"others' Tx profile does not cover (it is not in our records)", ledger.Entry{Max: 32, Others: 20, Slots: &site.EVSELoopState{Fallback: fb(6),
-			TxDefault: site.ProfileSlot{Accepted: rec(16, time.Minute)}}}, 16, time.Minute, false},
-		{"non-compliant: forever", ledger.Entry{Max: 32, NonCompliant: true, Slots: &site.EVSELoopState{Fallback: fb(0)}}, 32, 0, true},
+			TxDefault: site.ProfileSlot{Accepted: rec(16, time.Minute)}}}, 16, site.PurposeTx, time.Minute, false},
+		{"a TxDefault change is not covered by a Tx record (it ends with the transaction)", ledger.Entry{Max: 32, TxID: "a", Slots: &site.EVSELoopState{Fallback: fb(6),
+			TxDefault: site.ProfileSlot{Accepted: rec(16, time.Minute)},
+			Tx:        site.ProfileSlot{Accepted: &site.ProfileRecord{Limit: 16, Purpose: site.PurposeTx, TransactionID: "a", Expires: now.Add(5 * time.Minute)}}}},
+			10, site.PurposeTxDefault, time.Minute, false},
+		{"non-compliant: forever", ledger.Entry{Max: 32, NonCompliant: true, Slots: &site.EVSELoopState{Fallback: fb(0)}}, 32, site.PurposeTx, 0, true},
 		{"a above the maximum is taken as the maximum", ledger.Entry{Max: 16, Slots: &site.EVSELoopState{Fallback: fb(6),
-			TxDefault: site.ProfileSlot{Accepted: rec(16, time.Minute)}}}, 20, time.Minute, false},
+			TxDefault: site.ProfileSlot{Accepted: rec(16, time.Minute)}}}, 20, site.PurposeTx, time.Minute, false},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			until, forever := tc.e.CoveredUntil(tc.a, now)
+			until, forever := tc.e.CoveredUntil(tc.a, tc.purpose, now)
 			if forever != tc.forever || (!forever && !until.Equal(now.Add(tc.until))) {
 				t.Fatalf("CoveredUntil(%v) = %v, %v; want %v, %v", tc.a, until.Sub(now), forever, tc.until, tc.forever)
 			}
@@ -79,10 +84,16 @@ func TestCoveredUntilAgreesWithCountedAt(t *testing.T) {
 		if ls.Fallback.Accepted != nil {
 			ls.Fallback.Accepted.Expires = time.Time{}
 		}
+		for _, r := range append([]*site.ProfileRecord{ls.Tx.Accepted}, ptrs(ls.Tx.Pending)...) {
+			if r != nil {
+				r.Purpose = site.PurposeTx
+			}
+		}
 		e := ledger.Entry{Max: 32, TxID: rapid.SampledFrom([]string{"", "a"}).Draw(t, "txid"),
 			NonCompliant: rapid.Float64().Draw(t, "nc") < 0.1, Slots: ls}
 		a := lim.Draw(t, "a")
-		until, forever := e.CoveredUntil(a, now)
+		// A Tx profile: covered exactly while CountedAt stays at a.
+		until, forever := e.CoveredUntil(a, site.PurposeTx, now)
 		for s := 0; s <= 180; s++ {
 			at := now.Add(time.Duration(s) * time.Second)
 			covered := forever || at.Before(until)
@@ -90,7 +101,26 @@ func TestCoveredUntilAgreesWithCountedAt(t *testing.T) {
 				t.Fatalf("at +%ds CountedAt = %v, a = %v, CoveredUntil = +%v (forever %v)", s, e.CountedAt(at), a, until.Sub(now), forever)
 			}
 		}
+		// A TxDefault profile: covered also if the transaction ends.
+		until, forever = e.CoveredUntil(a, site.PurposeTxDefault, now)
+		ended := e
+		ended.TxID = ""
+		for s := 0; s <= 180; s++ {
+			at := now.Add(time.Duration(s) * time.Second)
+			if (forever || at.Before(until)) && (e.CountedAt(at) < a || ended.CountedAt(at) < a) {
+				t.Fatalf("TxDefault covered until +%v (forever %v), but at +%ds CountedAt = %v, %v once the transaction ended",
+					until.Sub(now), forever, s, e.CountedAt(at), ended.CountedAt(at))
+			}
+		}
 	})
+}
+
+func ptrs(rs []site.ProfileRecord) []*site.ProfileRecord {
+	out := make([]*site.ProfileRecord, len(rs))
+	for i := range rs {
+		out[i] = &rs[i]
+	}
+	return out
 }
 
 // TestCounterRoom: counted at Room, entry i keeps every node on its path

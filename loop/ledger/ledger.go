@@ -188,14 +188,18 @@ func (e *Entry) eachCounted(now time.Time, f func(r *site.ProfileRecord)) {
 }
 
 // CoveredUntil reports until when [Entry.CountedAt] stays at a or above
-// from now on, as the records stand (time only ends leases): forever when
-// the fallback (or non-compliance) covers a; else the latest end of a
-// lease of a counted record at a or above; now when none is.
+// from now on as the records stand, for a profile of the given purpose:
+// forever when the loop's own fallback (or non-compliance) covers a; else
+// the latest end of a lease of a counted record at a or above; now when
+// none is. For a TxDefault profile, Tx records do not count: they stop
+// counting when the transaction ends, which the TxDefault profile
+// outlives. (Time and the transaction end are all that end a record's
+// count without the loop.)
 //
 // A profile of at most a that ends by then can be sent before it is
 // written anywhere: whoever reads the records written before counts the
 // EVSE at least as high for as long as the charger may apply it.
-func (e *Entry) CoveredUntil(a site.Amps, now time.Time) (until time.Time, forever bool) {
+func (e *Entry) CoveredUntil(a site.Amps, purpose site.ProfilePurpose, now time.Time) (until time.Time, forever bool) {
 	a = min(a, e.Max)
 	if e.NonCompliant || e.OwnFallback() >= a-eps {
 		// (Not Others: what others set is not in the loop's records.)
@@ -205,6 +209,7 @@ func (e *Entry) CoveredUntil(a site.Amps, now time.Time) (until time.Time, forev
 	e.eachCounted(now, func(r *site.ProfileRecord) {
 		switch {
 		case r.Limit < a-eps:
+		case purpose != site.PurposeTx && r.Purpose == site.PurposeTx:
 		case r.Expires.IsZero():
 			forever = true
 		case r.Expires.After(until):
