@@ -248,17 +248,17 @@ func TestLedgerPropertyRegressions(t *testing.T) {
 // cases in one test, and servers and connection pools kept until the
 // test's end ran out of resources), a fallback fraction of 1 or 0.5
 // (below 1, dynamic limits can be far above the fallbacks: what a charger
-// applies then depends on leases, not only on fallbacks; drawn when
-// drawFraction, else 1), and the truth checking every SetLimit.
-func truthCase(t *testing.T, rt *rapid.T, drawFraction bool) (h *harness, tr *truth, mr *miniredis.Miniredis, done func()) {
+// applies then depends on leases, not only on fallbacks; drawn from
+// fracs, 1 without), and the truth checking every SetLimit.
+func truthCase(t *testing.T, rt *rapid.T, fracs ...float64) (h *harness, tr *truth, mr *miniredis.Miniredis, done func()) {
 	conf := depot(63, 3)
 	mr = miniredis.NewMiniRedis()
 	if err := mr.Start(); err != nil {
 		rt.Fatal(err)
 	}
 	frac := 1.0
-	if drawFraction {
-		frac = rapid.SampledFrom([]float64{1, 0.5}).Draw(rt, "fallback fraction")
+	if len(fracs) > 0 {
+		frac = rapid.SampledFrom(fracs).Draw(rt, "fallback fraction")
 	}
 	h = newHarnessOn(t, mr.Addr(), conf, func(c *Config) { c.FallbackFraction = frac })
 	tr = &truth{h: h, conf: conf, grid: 63, txs: map[string]string{}, parks: map[string][]site.LimitRequest{}}
@@ -306,7 +306,11 @@ func replayFailFiles(t *testing.T, glob string, prop func(*testing.T) func(*rapi
 // as it did when the seeds of TestLedgerPropertyRegressions were found).
 func ledgerProperty(t *testing.T, restarts bool) func(*rapid.T) {
 	return func(rt *rapid.T) {
-		h, tr, mr, done := truthCase(t, rt, restarts)
+		fracs := []float64{}
+		if restarts {
+			fracs = []float64{1, 0.5}
+		}
+		h, tr, mr, done := truthCase(t, rt, fracs...)
 		defer done()
 		caps := site.Capabilities{MaxStackLevel: 4, RateUnits: []site.RateUnit{site.UnitAmps}}
 		answers := []answer{accept, accept, accept, reject, timeout, timeoutApplied, late}

@@ -117,15 +117,33 @@ func TestRestartPropertyNeverUndercounts(t *testing.T) {
 	rapid.Check(t, restartProperty(t))
 }
 
+// TestRestartPropertyTransactionsEnd is the same with transactions ending
+// while the daemon is down (a charger drops a transaction's Tx profiles)
+// and fallbacks down to a fifth of the limits.
+func TestRestartPropertyTransactionsEnd(t *testing.T) {
+	rapid.Check(t, restartPropertyEnds(t))
+}
+
 // TestRestartPropertyRegressions replays the cases the property found
 // (testdata/regressions/restart-*.fail).
 func TestRestartPropertyRegressions(t *testing.T) {
 	replayFailFiles(t, "restart-*.fail", restartProperty)
 }
 
-func restartProperty(t *testing.T) func(*rapid.T) {
+func restartProperty(t *testing.T) func(*rapid.T) { return restartCase(t, false) }
+
+func restartPropertyEnds(t *testing.T) func(*rapid.T) { return restartCase(t, true) }
+
+// restartCase is the property of TestRestartPropertyNeverUndercounts;
+// with ends that of TestRestartPropertyTransactionsEnd (without, it draws
+// as it did when the regression files were found).
+func restartCase(t *testing.T, ends bool) func(*rapid.T) {
 	return func(rt *rapid.T) {
-		h, tr, mr, done := truthCase(t, rt, true)
+		fracs := []float64{1, 0.5}
+		if ends {
+			fracs = append(fracs, 0.2)
+		}
+		h, tr, mr, done := truthCase(t, rt, fracs...)
 		defer done()
 		fail := func(when string) {
 			h.ctrl.mu.Lock()
@@ -181,6 +199,14 @@ func restartProperty(t *testing.T) func(*rapid.T) {
 		for _, c := range ids {
 			if rapid.Bool().Draw(rt, "offline "+c) {
 				h.adapterWrite(site.ChargerDisconnected{EventHeader: h.hdr(c)})
+			}
+			if ends && tr.txs[c] != "" && rapid.Bool().Draw(rt, "ends "+c) {
+				id := tr.txs[c]
+				h.ctrl.mu.Lock()
+				tr.txs[c] = ""
+				h.ctrl.mu.Unlock()
+				h.adapterWrite(site.TransactionStopped{EventHeader: h.hdr(c), Transaction: site.Transaction{ID: id, EVSE: 1}})
+				h.adapterWrite(site.EVSEStatusChanged{EventHeader: h.hdr(c), EVSE: 1, Status: site.StatusAvailable})
 			}
 			h.ctrl.setPolicy(c, always(accept))
 		}
