@@ -15,7 +15,7 @@ export PATH := $(TOOLS):$(PATH)
 FUZZTIME ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: e2e bench-e2e bench-ocpp all build run serve test vet unit fuzz-short fuzz bench proto proto-lint proto-breaking tools clean redis-check
+.PHONY: bench-commission e2e bench-e2e bench-ocpp all build run serve test vet unit fuzz-short fuzz bench proto proto-lint proto-breaking tools clean redis-check
 
 all: build
 
@@ -63,6 +63,11 @@ bench-ocpp:
 ## e2e: only the end-to-end tests (real daemon, redis-server, simulated chargers).
 e2e: redis-check
 	$(GO) test -race -count=1 -timeout 15m ./e2e/...
+
+## bench-commission: time from a charger's boot to our fallback installed,
+## 100 and 1,000 chargers of one site booting at once (real processes).
+bench-commission: build redis-check
+	E2E_SMARTCHARGED=$(BIN)/smartcharged $(GO) test -run '^$$' -bench Commissioning -benchtime 1x -timeout 20m ./e2e/
 
 ## bench-e2e: time from a grid-limit change to all profiles accepted (100
 ## and 1,000 chargers), smartcharged's CPU and memory holding 10,000

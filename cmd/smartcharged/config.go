@@ -132,6 +132,12 @@ type OCPPConfig struct {
 	// AdmitUnknown puts chargers with unregistered identities on a holding
 	// list instead of refusing them.
 	AdmitUnknown bool `yaml:"admit_unknown"`
+	// CommissionPending answers OCPP 1.6 chargers that hold no fallback
+	// profile of the loop's yet Pending until it is accepted on every
+	// EVSE (ocppadapter package doc, First commissioning); off by default.
+	CommissionPending bool `yaml:"commission_pending"`
+	// CommissionHold bounds that hold (0: the adapter's default, 30s).
+	CommissionHold time.Duration `yaml:"commission_hold"`
 	// CallTimeout bounds how long a charger may take to answer.
 	CallTimeout time.Duration `yaml:"call_timeout"`
 	// MeterSampleInterval is asked of chargers after boot.
@@ -297,6 +303,9 @@ func (c Config) Validate() error {
 	}
 	if p := c.File.OCPP.SecurityProfile; p < 0 || p > 3 {
 		errs = append(errs, fmt.Errorf("ocpp.security_profile %d: want 0, 1, 2 or 3", p))
+	}
+	if h := c.File.OCPP.CommissionHold; h < 0 {
+		errs = append(errs, fmt.Errorf("ocpp.commission_hold %v: must not be negative", h))
 	}
 	if c.File.OCPP.ClientCA != "" && c.File.OCPP.TLSCert == "" {
 		errs = append(errs, errors.New("ocpp.client_ca needs ocpp.tls_cert (security profile 3 runs over TLS)"))

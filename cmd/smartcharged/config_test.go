@@ -61,6 +61,12 @@ func TestParseConfig(t *testing.T) {
 			}
 		}},
 		{desc: "negative plan setting named", args: []string{"--config", writeFile(t, dir, "badplan.yaml", "loop:\n  plan_poll: -1s\n")}, wantErr: "loop.plan_poll"},
+		{desc: "commissioning hold read", args: []string{"--config", writeFile(t, dir, "commission.yaml", "ocpp:\n  commission_pending: true\n  commission_hold: 45s\n")}, check: func(t *testing.T, c Config) {
+			if oc := c.File.OCPP; !oc.CommissionPending || oc.CommissionHold != 45*time.Second {
+				t.Errorf("commissioning settings: %+v", oc)
+			}
+		}},
+		{desc: "negative commissioning hold named", args: []string{"--config", writeFile(t, dir, "badcommission.yaml", "ocpp:\n  commission_hold: -1s\n")}, wantErr: "ocpp.commission_hold"},
 		{desc: "bad loop setting named", args: []string{"--config", writeFile(t, dir, "badloop.yaml", "loop:\n  fallback_fraction: 2\n")}, wantErr: "loop.fallback_fraction"},
 		{desc: "proxy settings read", args: []string{"--config", writeFile(t, dir, "proxy.yaml", "ocpp:\n  proxy:\n    upstreams:\n      demo-depot: {url: \"wss://csms.example/ocpp\", basic_auth_passthrough: true}\n    loss: keep\n    reserved_stack_levels: [0, 1]\n")}, check: func(t *testing.T, c Config) {
 			px := c.File.OCPP.Proxy

@@ -82,20 +82,31 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger, client *redis.Clien
 			}
 			log.Info("OCPP local controller mode: chargers are relayed to their CSMS", "upstreams", len(oc.Proxy.Upstreams))
 		}
+		// The commissioning hold looks for the loop's fallback: at the
+		// loop's fallback stack level, which the proxy's band moves
+		// (proxyLoopLevels; proxied chargers are not held anyway).
+		var fbLevel int
+		if proxy != nil {
+			stack, _ := proxy.Reserved()
+			fbLevel = stack.Lo
+		}
 		srv, err := ocppadapter.NewServer(ocppadapter.Config{
-			Proxy:               proxy,
-			Store:               store,
-			Events:              events,
-			Logger:              log.With("component", "ocpp"),
-			Clock:               clock,
-			CallTimeout:         oc.CallTimeout,
-			MeterSampleInterval: oc.MeterSampleInterval,
-			HeartbeatInterval:   oc.HeartbeatInterval,
-			AdmitUnknown:        oc.AdmitUnknown,
-			SecurityProfile:     oc.SecurityProfile,
-			TLSCertFile:         oc.TLSCert,
-			TLSKeyFile:          oc.TLSKey,
-			ClientCAFile:        oc.ClientCA,
+			Proxy:                proxy,
+			Store:                store,
+			Events:               events,
+			Logger:               log.With("component", "ocpp"),
+			Clock:                clock,
+			CallTimeout:          oc.CallTimeout,
+			MeterSampleInterval:  oc.MeterSampleInterval,
+			HeartbeatInterval:    oc.HeartbeatInterval,
+			AdmitUnknown:         oc.AdmitUnknown,
+			CommissionPending:    oc.CommissionPending,
+			CommissionHold:       oc.CommissionHold,
+			CommissionStackLevel: fbLevel,
+			SecurityProfile:      oc.SecurityProfile,
+			TLSCertFile:          oc.TLSCert,
+			TLSKeyFile:           oc.TLSKey,
+			ClientCAFile:         oc.ClientCA,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("ocpp: %w", err)
