@@ -43,6 +43,7 @@ func (l *siteLoop) reconcile(ctx context.Context) {
 	}
 	clk := l.m.cfg.Clock
 	now := clk.Now()
+	l.drainResults(ctx)
 	l.expireAnswers(now)
 	b := l.build(now)
 	l.fallbacks(b)
@@ -159,6 +160,7 @@ func (l *siteLoop) dispatch(ctx context.Context) {
 		return
 	}
 	now := l.m.cfg.Clock.Now()
+	l.drainResults(ctx)
 	l.expireAnswers(now)
 	l.dispatchOn(ctx, l.build(now), false)
 }
@@ -622,6 +624,21 @@ func dropPending(s *site.ProfileSlot, seq int64) {
 	s.Pending = out
 	if len(s.Pending) == 0 {
 		s.Pending = nil
+	}
+}
+
+// drainResults handles the answers already queued: an answer that came
+// is not to be taken for a timeout because the loop was busy (under
+// load, answers waited in the queue past their deadline).
+func (l *siteLoop) drainResults(ctx context.Context) {
+	for {
+		select {
+		case r := <-l.results:
+			l.inflight--
+			l.handle(ctx, r)
+		default:
+			return
+		}
 	}
 }
 
