@@ -86,6 +86,7 @@ type daemon struct {
 	grpc, http, ocpp string
 	cmd              *exec.Cmd
 	exited           chan error
+	waited           chan struct{} // closed when the process was waited for
 	cc               *grpc.ClientConn
 
 	mu    sync.Mutex
@@ -134,9 +135,13 @@ func newDaemon(tb testing.TB, redisAddr string, o daemonOptions) *daemon {
 	d.cc = cc
 	tb.Cleanup(func() {
 		cc.Close()
-		if d.cmd != nil && d.cmd.ProcessState == nil {
-			_ = d.cmd.Process.Kill()
-			<-d.exited
+		if d.cmd != nil {
+			select {
+			case <-d.waited:
+			default: // still running (not reading ProcessState: Wait writes it)
+				_ = d.cmd.Process.Kill()
+				<-d.waited
+			}
 		}
 		if tb.Failed() {
 			tb.Logf("daemon log (last 200 lines, without debug):\n%s", d.tail(200))
@@ -172,8 +177,8 @@ func (d *daemon) start() {
 	d.runs++
 	run := d.runs
 	d.mu.Unlock()
-	exited := make(chan error, 1)
-	d.exited = exited
+	exited, waited := make(chan error, 1), make(chan struct{})
+	d.exited, d.waited = exited, waited
 	ready := make(chan struct{})
 	cmd := d.cmd
 	go func() {
@@ -189,7 +194,9 @@ func (d *daemon) start() {
 				once.Do(func() { close(ready) })
 			}
 		}
-		exited <- cmd.Wait()
+		err := cmd.Wait()
+		close(waited)
+		exited <- err
 	}()
 	select {
 	case <-ready:

@@ -107,6 +107,7 @@ func (d *daemon) start() {
 		d.t.Fatal(err)
 	}
 	d.exited = make(chan error, 1)
+	cmd, waited := d.cmd, make(chan struct{})
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -120,11 +121,15 @@ func (d *daemon) start() {
 				once.Do(func() { close(ready) })
 			}
 		}
-		d.exited <- d.cmd.Wait()
+		err := cmd.Wait()
+		close(waited)
+		d.exited <- err
 	}()
 	d.t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			_ = d.cmd.Process.Kill()
+		select {
+		case <-waited:
+		default: // still running (not reading ProcessState: Wait writes it)
+			_ = cmd.Process.Kill()
 		}
 		if d.t.Failed() {
 			d.t.Logf("daemon log:\n%s", d.logText())
