@@ -344,6 +344,7 @@ func (l *siteLoop) decide(b *built, i int, ref evseRef, now time.Time) (plan, bo
 func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lowerOnly bool) (plan, bool) {
 	c, rt, ls, e := ref.c, ref.rt(), ref.ls(), &b.entries[i]
 	var target site.Amps
+	var resendPurpose site.ProfilePurpose // the slot a re-send goes to
 	switch b.in.EVSEs[i].State {
 	case scheduler.StateOffline:
 		return plan{}, false
@@ -368,6 +369,13 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 			low = min(d, e.Max)
 		}
 		target = min(rec.Limit, low, b.count().Room(i))
+		// Into the slot of the unanswered profile: its answer clears it.
+		// (Sent into the other one, a TxDefault profile that timed out
+		// before a transaction started stayed pending for its lease,
+		// and the EVSE uncontrollable, its fallback frozen.)
+		if rec.Purpose != site.PurposeTx || e.TxID != "" {
+			resendPurpose = rec.Purpose
+		}
 	default:
 		target = ls.Target
 	}
@@ -389,14 +397,19 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 	if rt.formIdx >= len(forms) {
 		rt.formIdx = 0
 	}
-	// Only an unanswered profile of the slot we would send to asks for a
-	// re-send; the other slot's expires with its lease.
+	f := forms[rt.formIdx]
+	if resendPurpose != 0 {
+		f.purpose = resendPurpose
+	}
+	// Only an unanswered profile of the slot we send to asks for a
+	// re-send (an uncontrollable EVSE's re-send goes to the slot of its
+	// unanswered profile).
 	into := &ls.TxDefault
-	if forms[rt.formIdx].purpose == site.PurposeTx {
+	if f.purpose == site.PurposeTx {
 		into = &ls.Tx
 	}
 	if has && same(dyn, target) && !renew && !rt.forceSend && !rt.resendDyn && !slotTimedOut(into, now) && !l.periodsDue(b, i, ref, now) {
-		return l.lowerOtherSlot(i, ref, forms[rt.formIdx], into, e, target, now)
+		return l.lowerOtherSlot(i, ref, f, into, e, target, now)
 	}
 	if slotTimedOut(into, now) && !(has && same(dyn, target)) {
 		// fall through: the change itself is due
@@ -424,9 +437,9 @@ func (l *siteLoop) decideDynamic(b *built, i int, ref evseRef, now time.Time, lo
 	p := plan{i: i, ref: ref, up: up, renewal: renewal}
 	end := now.Add(l.m.cfg.Lease)
 	if !raise {
-		end = l.leaseFor(&p, e, target, forms[rt.formIdx].purpose, target < applied-near, now)
+		end = l.leaseFor(&p, e, target, f.purpose, target < applied-near, now)
 	}
-	p.cmd = l.newCommand(ref, kindDynamic, forms[rt.formIdx], target, now, end)
+	p.cmd = l.newCommand(ref, kindDynamic, f, target, now, end)
 	p.cmd.raise = raise
 	p.cmd.trigger = rt.trigger
 	// Renewals, resume steps and other forms of a refused change are not
