@@ -602,20 +602,7 @@ func planProperty(t *testing.T, multi, capped, cases *atomic.Int64) func(*rapid.
 				rt.Fatal(err)
 			}
 		}
-		for _, c := range []string{"cp1", "cp2", "cp3"} {
-			h.ctrl.setPolicy(c, always(accept))
-		}
-		h.ctrl.mu.Lock()
-		clear(tr.parks)
-		h.ctrl.mu.Unlock()
-		h.ctrl.releaseLate()
-		h.settle()
-		for _, c := range []string{"cp1", "cp2", "cp3"} {
-			h.run(site.ChargerConnected{EventHeader: h.hdr(c)}, site.ChargerBooted{EventHeader: h.hdr(c), Boot: acme},
-				site.ChargerCapabilitiesRead{EventHeader: h.hdr(c), Capabilities: caps})
-		}
-		h.advance(6 * time.Second)
-		h.advance(11 * time.Second)
+		tr.settleAtRest(caps)
 		h.ctrl.mu.Lock()
 		err := tr.err
 		h.ctrl.mu.Unlock()

@@ -108,6 +108,27 @@ func (tr *truth) worst(charger string, profiles map[int]site.LimitRequest, now t
 	return w
 }
 
+// settleAtRest ends a property's case at rest: every charger answers
+// and is connected (booted again), parked answers come, and the loop
+// settles over a tick and a raise interval.
+func (tr *truth) settleAtRest(caps site.Capabilities) {
+	h := tr.h
+	for _, c := range []string{"cp1", "cp2", "cp3"} {
+		h.ctrl.setPolicy(c, always(accept))
+	}
+	h.ctrl.mu.Lock()
+	clear(tr.parks)
+	h.ctrl.mu.Unlock()
+	h.ctrl.releaseLate()
+	h.settle()
+	for _, c := range []string{"cp1", "cp2", "cp3"} {
+		h.run(site.ChargerConnected{EventHeader: h.hdr(c)}, site.ChargerBooted{EventHeader: h.hdr(c), Boot: acme},
+			site.ChargerCapabilitiesRead{EventHeader: h.hdr(c), Capabilities: caps})
+	}
+	h.advance(6 * time.Second)
+	h.advance(11 * time.Second)
+}
+
 // undercount reports an EVSE the loop's ledger counts below what its
 // charger really applies (one that ignores its limit aside: only meter
 // values tell, and then it is non-compliant).
@@ -425,20 +446,7 @@ func ledgerProperty(t *testing.T, restarts bool) func(*rapid.T) {
 		}
 		// At rest, with every charger connected and answering, the
 		// ledger fits (offline chargers may break a limit we cannot help).
-		for _, c := range []string{"cp1", "cp2", "cp3"} {
-			h.ctrl.setPolicy(c, always(accept))
-		}
-		h.ctrl.mu.Lock()
-		clear(tr.parks)
-		h.ctrl.mu.Unlock()
-		h.ctrl.releaseLate()
-		h.settle()
-		for _, c := range []string{"cp1", "cp2", "cp3"} {
-			h.run(site.ChargerConnected{EventHeader: h.hdr(c)}, site.ChargerBooted{EventHeader: h.hdr(c), Boot: acme},
-				site.ChargerCapabilitiesRead{EventHeader: h.hdr(c), Capabilities: caps})
-		}
-		h.advance(6 * time.Second)
-		h.advance(11 * time.Second)
+		tr.settleAtRest(caps)
 		if err := h.ledgerErr(); err != nil {
 			rt.Fatalf("at rest: %v\n%s", err, h.dumpLoop())
 		}
