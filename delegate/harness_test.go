@@ -24,6 +24,7 @@ import (
 	"github.com/smartcharge/smartcharge/apiserver"
 	"github.com/smartcharge/smartcharge/delegate"
 	"github.com/smartcharge/smartcharge/loop"
+	"github.com/smartcharge/smartcharge/scheduler"
 	pb "github.com/smartcharge/smartcharge/proto/smartcharge/v1"
 	"github.com/smartcharge/smartcharge/site"
 	"github.com/smartcharge/smartcharge/site/redisstore"
@@ -133,7 +134,13 @@ func newEnv(t *testing.T, addr string, o envOptions) *env {
 		opts.Delegation = hub
 	}
 	if !o.noLoop && e.hub != nil {
-		mgr, err := loop.New(loop.Config{Store: store, LoopState: store, Control: e.hub, Logger: log,
+		// A short dwell: a car paused by a limit (an EMS's 0 A) resumes
+		// within a test's wait once it is lifted, whether or not the loop
+		// had started it before the pause (timing; with the default 2 min
+		// dwell TestExternalLimitThroughCSMS failed when it had).
+		sched := scheduler.DefaultConfig()
+		sched.MinDwell = time.Second
+		mgr, err := loop.New(loop.Config{Store: store, LoopState: store, Control: e.hub, Logger: log, Scheduler: &sched,
 			Tick: 200 * time.Millisecond, Coalesce: 20 * time.Millisecond, AnswerTimeout: 3 * time.Second,
 			MinRaiseInterval: 50 * time.Millisecond, SiteRescan: time.Second, NoReadback: true})
 		if err != nil {
