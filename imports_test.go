@@ -37,9 +37,9 @@ var allowed = map[string][]string{
 // testAllowed lists what the test files of a tree may import on top of
 // allowed: integration tests that wire the real parts together, as
 // cmd does (delegate's tests run the real control loop behind the real
-// gRPC server).
+// gRPC server, configured with a scheduler.Config).
 var testAllowed = map[string][]string{
-	"delegate": {"apiserver", "proto", "loop"},
+	"delegate": {"apiserver", "proto", "loop", "scheduler"},
 }
 
 func TestImportDirection(t *testing.T) {
