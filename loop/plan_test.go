@@ -547,10 +547,7 @@ func planProperty(t *testing.T, multi, capped, cases *atomic.Int64) func(*rapid.
 				}
 				txn++
 				tr.txs[c] = fmt.Sprint("tx", txn)
-				h.run(site.ChargerConnected{EventHeader: h.hdr(c)}, site.ChargerBooted{EventHeader: h.hdr(c), Boot: acme},
-					site.ChargerCapabilitiesRead{EventHeader: h.hdr(c), Capabilities: caps},
-					site.EVSEStatusChanged{EventHeader: h.hdr(c), EVSE: 1, Status: site.StatusCharging},
-					site.TransactionStarted{EventHeader: h.hdr(c), Transaction: site.Transaction{ID: tr.txs[c], EVSE: 1}})
+				tr.plugIn(c, caps)
 				if rapid.Bool().Draw(rt, "replan") { // as the planning runner does for a new session
 					newPlan()
 				}
@@ -559,20 +556,13 @@ func planProperty(t *testing.T, multi, capped, cases *atomic.Int64) func(*rapid.
 				if tr.txs[c] == "" {
 					continue
 				}
-				id := tr.txs[c]
-				tr.txs[c] = ""
-				h.run(site.TransactionStopped{EventHeader: h.hdr(c), Transaction: site.Transaction{ID: id, EVSE: 1}},
-					site.EVSEStatusChanged{EventHeader: h.hdr(c), EVSE: 1, Status: site.StatusAvailable})
+				tr.unplug(c)
 			case 2: // disconnect
 				h.run(site.ChargerDisconnected{EventHeader: h.hdr(charger.Draw(rt, "c"))})
 			case 3: // how a charger answers from now on
 				h.ctrl.setPolicy(charger.Draw(rt, "c"), always(rapid.SampledFrom(answers).Draw(rt, "answer")))
 			case 4: // parked answers come
-				h.ctrl.mu.Lock()
-				clear(tr.parks)
-				h.ctrl.mu.Unlock()
-				h.ctrl.releaseLate()
-				h.settle()
+				tr.releaseParked()
 			case 5: // the owner changes the grid limit
 				lim := site.Amps(rapid.SampledFrom([]float64{10, 16, 25, 40, 63}).Draw(rt, "limit"))
 				h.ctrl.mu.Lock()

@@ -108,6 +108,35 @@ func (tr *truth) worst(charger string, profiles map[int]site.LimitRequest, now t
 	return w
 }
 
+// plugIn: charger c (re)connects and boots, and a car starts the
+// transaction tr.txs[c].
+func (tr *truth) plugIn(c string, caps site.Capabilities) {
+	h := tr.h
+	h.run(site.ChargerConnected{EventHeader: h.hdr(c)}, site.ChargerBooted{EventHeader: h.hdr(c), Boot: acme},
+		site.ChargerCapabilitiesRead{EventHeader: h.hdr(c), Capabilities: caps},
+		site.EVSEStatusChanged{EventHeader: h.hdr(c), EVSE: 1, Status: site.StatusCharging},
+		site.TransactionStarted{EventHeader: h.hdr(c), Transaction: site.Transaction{ID: tr.txs[c], EVSE: 1}})
+}
+
+// unplug: the car at charger c stops its transaction and leaves.
+func (tr *truth) unplug(c string) {
+	h := tr.h
+	id := tr.txs[c]
+	tr.txs[c] = ""
+	h.run(site.TransactionStopped{EventHeader: h.hdr(c), Transaction: site.Transaction{ID: id, EVSE: 1}},
+		site.EVSEStatusChanged{EventHeader: h.hdr(c), EVSE: 1, Status: site.StatusAvailable})
+}
+
+// releaseParked lets the answers parked at the chargers come.
+func (tr *truth) releaseParked() {
+	h := tr.h
+	h.ctrl.mu.Lock()
+	clear(tr.parks)
+	h.ctrl.mu.Unlock()
+	h.ctrl.releaseLate()
+	h.settle()
+}
+
 // settleAtRest ends a property's case at rest: every charger answers
 // and is connected (booted again), parked answers come, and the loop
 // settles over a tick and a raise interval.
@@ -116,11 +145,7 @@ func (tr *truth) settleAtRest(caps site.Capabilities) {
 	for _, c := range []string{"cp1", "cp2", "cp3"} {
 		h.ctrl.setPolicy(c, always(accept))
 	}
-	h.ctrl.mu.Lock()
-	clear(tr.parks)
-	h.ctrl.mu.Unlock()
-	h.ctrl.releaseLate()
-	h.settle()
+	tr.releaseParked()
 	for _, c := range []string{"cp1", "cp2", "cp3"} {
 		h.run(site.ChargerConnected{EventHeader: h.hdr(c)}, site.ChargerBooted{EventHeader: h.hdr(c), Boot: acme},
 			site.ChargerCapabilitiesRead{EventHeader: h.hdr(c), Capabilities: caps})
@@ -393,30 +418,20 @@ func ledgerProperty(t *testing.T, restarts bool) func(*rapid.T) {
 				}
 				txn++
 				tr.txs[c] = fmt.Sprint("tx", txn)
-				h.run(site.ChargerConnected{EventHeader: h.hdr(c)}, site.ChargerBooted{EventHeader: h.hdr(c), Boot: acme},
-					site.ChargerCapabilitiesRead{EventHeader: h.hdr(c), Capabilities: caps},
-					site.EVSEStatusChanged{EventHeader: h.hdr(c), EVSE: 1, Status: site.StatusCharging},
-					site.TransactionStarted{EventHeader: h.hdr(c), Transaction: site.Transaction{ID: tr.txs[c], EVSE: 1}})
+				tr.plugIn(c, caps)
 			case 1: // unplug
 				c := charger.Draw(rt, "c")
 				if tr.txs[c] == "" {
 					continue
 				}
-				id := tr.txs[c]
-				tr.txs[c] = ""
-				h.run(site.TransactionStopped{EventHeader: h.hdr(c), Transaction: site.Transaction{ID: id, EVSE: 1}},
-					site.EVSEStatusChanged{EventHeader: h.hdr(c), EVSE: 1, Status: site.StatusAvailable})
+				tr.unplug(c)
 			case 2: // disconnect
 				h.run(site.ChargerDisconnected{EventHeader: h.hdr(charger.Draw(rt, "c"))})
 			case 3: // how a charger answers from now on
 				c := charger.Draw(rt, "c")
 				h.ctrl.setPolicy(c, always(rapid.SampledFrom(answers).Draw(rt, "answer")))
 			case 4: // parked answers come
-				h.ctrl.mu.Lock()
-				clear(tr.parks)
-				h.ctrl.mu.Unlock()
-				h.ctrl.releaseLate()
-				h.settle()
+				tr.releaseParked()
 			case 5: // the owner changes the grid limit
 				lim := site.Amps(rapid.SampledFrom([]float64{10, 16, 25, 40, 63}).Draw(rt, "limit"))
 				h.ctrl.mu.Lock()
